@@ -1,0 +1,21 @@
+//! The `#[with_session]` attribute of [hyper-session]. Depend on
+//! `hyper-session`, which re-exports it and documents every option.
+//!
+//! Stages, each in its own module: [`args`] parses the options, [`handler`]
+//! finds the session and request parameters, [`valid`] checks the options
+//! (all errors at once), [`expand`] writes the new function.
+//!
+//! [hyper-session]: https://docs.rs/hyper-session
+
+mod args;
+mod expand;
+mod handler;
+mod valid;
+
+use proc_macro::TokenStream;
+
+/// See `hyper_session::with_session`.
+#[proc_macro_attribute]
+pub fn with_session(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::with_session(args.into(), item.into()).into()
+}

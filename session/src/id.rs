@@ -1,0 +1,168 @@
+//! Session ids and the store keys derived from them.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rand::rngs::OsRng;
+use rand::TryRngCore as _;
+use sha2::{Digest, Sha256};
+
+use crate::error::StoreError;
+
+/// Length of an id in bytes: 256 bits.
+pub(crate) const ID_LEN: usize = 32;
+/// Length of an id in base64url without padding.
+pub(crate) const ID_B64_LEN: usize = 43;
+
+/// A 256-bit session id drawn from the operating system's CSPRNG.
+///
+/// It is a bearer secret: it lives in the cookie and nowhere else. Stores see
+/// only its [`StoreKey`], and logs only a [`StoreKey::fingerprint`].
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct SessionId([u8; ID_LEN]);
+
+impl SessionId {
+    /// Draws a fresh id from the OS. Fails only if the OS has no entropy to give.
+    pub(crate) fn generate() -> Result<Self, StoreError> {
+        let mut bytes = [0u8; ID_LEN];
+        OsRng
+            .try_fill_bytes(&mut bytes)
+            .map_err(|e| StoreError::backend(format!("the OS random generator failed: {e}")))?;
+        Ok(Self(bytes))
+    }
+
+    pub(crate) fn from_bytes(bytes: [u8; ID_LEN]) -> Self {
+        Self(bytes)
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8; ID_LEN] {
+        &self.0
+    }
+
+    /// Base64url (no padding) text, as it stands in the cookie.
+    pub(crate) fn encode_into(&self, out: &mut String) {
+        URL_SAFE_NO_PAD.encode_string(self.0, out);
+    }
+
+    /// The key the store files this session under.
+    pub(crate) fn store_key(&self) -> StoreKey {
+        StoreKey(Sha256::digest(self.0).into())
+    }
+}
+
+impl fmt::Debug for SessionId {
+    // The id is a credential: never print it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionId({})", self.store_key().fingerprint())
+    }
+}
+
+/// The key a session is stored under: SHA-256 of its id.
+///
+/// Keying the store by a hash means that a dump of the store (a Redis
+/// `KEYS *`, a backup) does not hand out live sessions: the cookie value
+/// cannot be recovered from it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct StoreKey([u8; 32]);
+
+impl std::hash::Hash for StoreKey {
+    // The bytes are a SHA-256 output, uniform already: eight of them are a
+    // complete hash, and hashing all 32 would be wasted work.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(word));
+    }
+}
+
+impl StoreKey {
+    /// The 32 raw bytes, for stores that key by bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Builds a key from raw bytes, e.g. when a store lists its entries.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// Lowercase hex of all 32 bytes, for stores that key by text.
+    pub fn to_hex(&self) -> String {
+        let mut s = String::with_capacity(64);
+        for b in self.0 {
+            s.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+            s.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+        }
+        s
+    }
+
+    /// A short, non-secret tag that tells sessions apart in logs.
+    ///
+    /// Eight hex digits of the store key: enough to follow one session
+    /// through a log, useless to an attacker (it is a hash of a hash prefix).
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint([self.0[0], self.0[1], self.0[2], self.0[3]])
+    }
+}
+
+impl fmt::Debug for StoreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StoreKey({})", self.fingerprint())
+    }
+}
+
+/// Eight hex digits naming a session in logs; see [`StoreKey::fingerprint`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint([u8; 4]);
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_256_bits_and_distinct() {
+        let a = SessionId::generate().expect("os rng");
+        let b = SessionId::generate().expect("os rng");
+        assert_ne!(a, b);
+        let mut text = String::new();
+        a.encode_into(&mut text);
+        assert_eq!(text.len(), ID_B64_LEN);
+        assert!(text
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+    }
+
+    #[test]
+    fn store_key_is_a_hash_not_the_id() {
+        let id = SessionId::from_bytes([7; 32]);
+        assert_ne!(id.store_key().as_bytes(), id.as_bytes());
+        assert_eq!(id.store_key(), SessionId::from_bytes([7; 32]).store_key());
+        assert_eq!(id.store_key().to_hex().len(), 64);
+    }
+
+    #[test]
+    fn debug_never_shows_the_id() {
+        let id = SessionId::from_bytes([0xab; 32]);
+        let mut text = String::new();
+        id.encode_into(&mut text);
+        let shown = format!("{id:?} {:?}", id.store_key());
+        assert!(!shown.contains(&text));
+        assert!(!shown.contains("abab"));
+    }
+}

@@ -1,0 +1,126 @@
+//! What a handler returns, and the response sent when the store fails.
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use http::{Response, StatusCode};
+use http_body_util::combinators::{BoxBody, UnsyncBoxBody};
+use http_body_util::{BodyExt as _, Empty, Full};
+
+use crate::error::StoreError;
+
+/// What a `#[with_session]` handler may return: `Response<B>` or
+/// `Result<Response<B>, E>`. The session commits only on a response; an
+/// `Err` commits nothing.
+#[diagnostic::on_unimplemented(
+    message = "a #[with_session] handler must return `Response<B>` or `Result<Response<B>, E>`, not `{Self}`",
+    label = "this return type"
+)]
+pub trait HandlerOutput: Sized {
+    /// The response body type.
+    type Body;
+    /// The response, if the handler succeeded.
+    fn response_mut(&mut self) -> Option<&mut Response<Self::Body>>;
+    /// Wraps a response the session layer made (the error response).
+    fn from_response(response: Response<Self::Body>) -> Self;
+}
+
+impl<B> HandlerOutput for Response<B> {
+    type Body = B;
+    fn response_mut(&mut self) -> Option<&mut Response<B>> {
+        Some(self)
+    }
+    fn from_response(response: Response<B>) -> Self {
+        response
+    }
+}
+
+impl<B, E> HandlerOutput for Result<Response<B>, E> {
+    type Body = B;
+    fn response_mut(&mut self) -> Option<&mut Response<B>> {
+        self.as_mut().ok()
+    }
+    fn from_response(response: Response<B>) -> Self {
+        Ok(response)
+    }
+}
+
+/// Body types the default error response can be written in.
+///
+/// Implemented for the common hyper bodies; for another body type, either
+/// implement this or give the attribute an `on_error = path` hook.
+#[diagnostic::on_unimplemented(
+    message = "the default session error response cannot build a `{Self}` body",
+    note = "add `on_error = path::to::fn` to #[with_session], a `fn(&StoreError) -> Response<{Self}>`, or implement `hyper_session::ErrorBody` for it"
+)]
+pub trait ErrorBody {
+    /// A body holding `message`, or an empty one if the type holds no data.
+    fn from_message(message: &'static str) -> Self;
+}
+
+impl ErrorBody for Full<Bytes> {
+    fn from_message(message: &'static str) -> Self {
+        Full::new(Bytes::from_static(message.as_bytes()))
+    }
+}
+impl ErrorBody for Empty<Bytes> {
+    fn from_message(_: &'static str) -> Self {
+        Empty::new()
+    }
+}
+impl ErrorBody for String {
+    fn from_message(message: &'static str) -> Self {
+        message.to_owned()
+    }
+}
+impl ErrorBody for Bytes {
+    fn from_message(message: &'static str) -> Self {
+        Bytes::from_static(message.as_bytes())
+    }
+}
+impl ErrorBody for Vec<u8> {
+    fn from_message(message: &'static str) -> Self {
+        message.as_bytes().to_vec()
+    }
+}
+impl<E: 'static> ErrorBody for BoxBody<Bytes, E> {
+    fn from_message(message: &'static str) -> Self {
+        Full::<Bytes>::from_message(message)
+            .map_err(|never| match never {})
+            .boxed()
+    }
+}
+impl<E: 'static> ErrorBody for UnsyncBoxBody<Bytes, E> {
+    fn from_message(message: &'static str) -> Self {
+        Full::<Bytes>::from_message(message)
+            .map_err(|never| match never {})
+            .boxed_unsync()
+    }
+}
+
+/// The default store-failure response: `503 Service Unavailable`,
+/// `Retry-After: 1`, and a short plain-text body. The cause goes to the log,
+/// not to the client.
+///
+/// # Example
+///
+/// ```
+/// use http_body_util::Full;
+/// use bytes::Bytes;
+/// use hyper_session::{service_unavailable, StoreError};
+///
+/// let response = service_unavailable::<Full<Bytes>>(&StoreError::Timeout(Default::default()));
+/// assert_eq!(response.status(), 503);
+/// ```
+pub fn service_unavailable<B: ErrorBody>(_error: &StoreError) -> Response<B> {
+    let mut response = Response::new(B::from_message(
+        "session store unavailable; try again shortly\n",
+    ));
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let headers = response.headers_mut();
+    headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

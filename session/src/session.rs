@@ -1,0 +1,331 @@
+//! The session a handler sees: typed values with per-key change tracking.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::SessionError;
+use crate::id::{Fingerprint, SessionId, StoreKey};
+use crate::store::Record;
+
+/// A user's session: typed key/value data kept on the server.
+///
+/// Values go through `serde_json`. Every method is synchronous and works on
+/// the copy loaded for this request; the changes reach the store after the
+/// handler returns `Ok`, and only the keys that changed are written, so two
+/// concurrent requests of one user that change different keys both persist.
+///
+/// # Example
+///
+/// ```
+/// use hyper_session::Session;
+///
+/// let mut session = Session::detached();
+/// session.insert("user", "ada")?;
+/// assert_eq!(session.get::<String>("user")?, Some("ada".to_owned()));
+/// assert!(session.get::<u64>("user").is_err()); // a wrong type is an error, not None
+/// session.remove("user");
+/// assert!(session.is_empty());
+/// # Ok::<(), hyper_session::SessionError>(())
+/// ```
+pub struct Session {
+    data: HashMap<String, String>,
+    /// Keys inserted, replaced or removed by this request.
+    changed: Vec<String>,
+    /// Bytes of keys plus serialized values, checked against `max_bytes`.
+    size: usize,
+    max_bytes: usize,
+    origin: Origin,
+    action: Action,
+}
+
+/// Where the session came from.
+#[derive(Debug)]
+pub(crate) enum Origin {
+    /// Handling was skipped: nothing is loaded or saved.
+    Detached,
+    /// No usable cookie, or its session is gone: a new id is drawn at commit.
+    New,
+    /// Loaded from the store under the cookie's id.
+    Loaded(Loaded),
+}
+
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub(crate) id: SessionId,
+    pub(crate) key: StoreKey,
+    pub(crate) created_at: u64,
+    pub(crate) renewed_at: u64,
+    pub(crate) expires_at: u64,
+    /// The cookie was signed by an older key and must be re-issued.
+    pub(crate) rotated: bool,
+}
+
+/// What the handler asked for besides data changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    Keep,
+    Cycle,
+    Destroy,
+}
+
+/// The default size limit: 64 KiB of keys and serialized values.
+pub const DEFAULT_MAX_SESSION_BYTES: usize = 64 * 1024;
+
+impl Session {
+    /// A session bound to no store: what a skipped request's handler gets,
+    /// and handy in unit tests of code that takes `&mut Session`.
+    pub fn detached() -> Self {
+        Self::with_origin(Origin::Detached, HashMap::new(), DEFAULT_MAX_SESSION_BYTES)
+    }
+
+    pub(crate) fn new_visitor(max_bytes: usize) -> Self {
+        Self::with_origin(Origin::New, HashMap::new(), max_bytes)
+    }
+
+    pub(crate) fn loaded(loaded: Loaded, record: Record, max_bytes: usize) -> Self {
+        Self::with_origin(Origin::Loaded(loaded), record.data, max_bytes)
+    }
+
+    fn with_origin(origin: Origin, data: HashMap<String, String>, max_bytes: usize) -> Self {
+        let size = data.iter().map(|(k, v)| k.len() + v.len()).sum();
+        Self {
+            data,
+            changed: Vec::new(),
+            size,
+            max_bytes,
+            origin,
+            action: Action::Keep,
+        }
+    }
+
+    /// Reads `key` as a `T`.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::WrongType`] when the stored value is not a `T`:
+    /// a type mismatch is reported, never turned into `None`.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        self.data
+            .get(key)
+            .map(|raw| {
+                serde_json::from_str(raw).map_err(|source| SessionError::WrongType {
+                    key: key.to_owned(),
+                    source,
+                })
+            })
+            .transpose()
+    }
+
+    /// Stores `value` under `key`. Writing a value equal to the stored one is
+    /// not a change and writes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Serialize`] if `value` cannot be serialized;
+    /// [`SessionError::TooLarge`] if the session would outgrow the manager's
+    /// `max_session_bytes` (the session is left unchanged).
+    pub fn insert<T: Serialize>(&mut self, key: &str, value: T) -> Result<(), SessionError> {
+        let raw = serde_json::to_string(&value).map_err(|source| SessionError::Serialize {
+            key: key.to_owned(),
+            source,
+        })?;
+        let old = self.data.get(key);
+        if old == Some(&raw) {
+            return Ok(());
+        }
+        let old_len = old.map_or(0, |v| key.len() + v.len());
+        let size = self.size - old_len + key.len() + raw.len();
+        if size > self.max_bytes {
+            return Err(SessionError::TooLarge {
+                size,
+                limit: self.max_bytes,
+            });
+        }
+        self.size = size;
+        self.mark(key);
+        self.data.insert(key.to_owned(), raw);
+        Ok(())
+    }
+
+    /// Removes `key`; returns whether it was there.
+    pub fn remove(&mut self, key: &str) -> bool {
+        match self.data.remove_entry(key) {
+            Some((k, v)) => {
+                self.size -= k.len() + v.len();
+                self.mark(&k);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `key` holds a value.
+    pub fn contains(&self, key: &str) -> bool {
+        self.data.contains_key(key)
+    }
+
+    /// The keys, in no particular order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
+        self.data.keys().map(String::as_str)
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether the session holds no data.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Removes every key this request can see. Keys another request adds
+    /// concurrently survive: a clear is a removal of each known key.
+    pub fn clear(&mut self) {
+        let keys: Vec<String> = self.data.drain().map(|(k, _)| k).collect();
+        for k in &keys {
+            self.mark(k);
+        }
+        self.size = 0;
+    }
+
+    /// Moves the data to a new id when the handler succeeds; the old id
+    /// stops working at once. Call it at login, to defeat session fixation.
+    pub fn cycle_id(&mut self) {
+        if self.action != Action::Destroy {
+            self.action = Action::Cycle;
+        }
+    }
+
+    /// Ends the session when the handler succeeds: the store entry is
+    /// deleted and the cookie removed. Call it at logout.
+    pub fn destroy(&mut self) {
+        self.data.clear();
+        self.changed.clear();
+        self.size = 0;
+        self.action = Action::Destroy;
+    }
+
+    /// Whether this request started without a stored session.
+    pub fn is_new(&self) -> bool {
+        !matches!(self.origin, Origin::Loaded(_))
+    }
+
+    /// A short, non-secret name of the stored session for logs: eight hex
+    /// digits of the hash the store keys it by. `None` before it is stored.
+    pub fn fingerprint(&self) -> Option<Fingerprint> {
+        match &self.origin {
+            Origin::Loaded(l) => Some(l.key.fingerprint()),
+            _ => None,
+        }
+    }
+
+    /// When the stored session ends if left idle, as the server enforces it.
+    /// `None` before it is stored.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        match &self.origin {
+            Origin::Loaded(l) => Some(UNIX_EPOCH + Duration::from_millis(l.expires_at)),
+            _ => None,
+        }
+    }
+
+    fn mark(&mut self, key: &str) {
+        if !self.changed.iter().any(|k| k == key) {
+            self.changed.push(key.to_owned());
+        }
+    }
+
+    pub(crate) fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    pub(crate) fn action(&self) -> Action {
+        self.action
+    }
+
+    pub(crate) fn is_modified(&self) -> bool {
+        !self.changed.is_empty()
+    }
+
+    pub(crate) fn data(&self) -> &HashMap<String, String> {
+        &self.data
+    }
+
+    /// The changed keys: `Some(value)` for a write, `None` for a removal.
+    pub(crate) fn changes(&self) -> impl Iterator<Item = (&str, Option<&str>)> + '_ {
+        self.changed
+            .iter()
+            .map(|k| (k.as_str(), self.data.get(k).map(String::as_str)))
+    }
+}
+
+impl fmt::Debug for Session {
+    // Values may be personal data and the id is a credential: show neither.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("fingerprint", &self.fingerprint())
+            .field("keys", &self.data.keys().collect::<Vec<_>>())
+            .field("changed", &self.changed)
+            .field("action", &self.action)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_writes_are_not_changes() {
+        let mut s = Session::detached();
+        s.insert("n", 1).expect("fits");
+        s.changed.clear();
+        s.insert("n", 1).expect("fits");
+        assert!(!s.is_modified());
+        s.insert("n", 2).expect("fits");
+        assert_eq!(s.changes().collect::<Vec<_>>(), vec![("n", Some("2"))]);
+    }
+
+    #[test]
+    fn removals_and_clear_are_tracked() {
+        let mut s = Session::detached();
+        s.insert("a", 1).expect("fits");
+        s.insert("b", 2).expect("fits");
+        assert!(s.remove("a"));
+        assert!(!s.remove("a"));
+        s.clear();
+        let mut changes: Vec<_> = s.changes().collect();
+        changes.sort();
+        assert_eq!(changes, vec![("a", None), ("b", None)]);
+        assert_eq!(s.size, 0);
+    }
+
+    #[test]
+    fn the_size_limit_refuses_and_leaves_the_session_unchanged() {
+        let mut s = Session::with_origin(Origin::New, HashMap::new(), 20);
+        s.insert("k", "short").expect("fits");
+        let err = s.insert("big", &"x".repeat(30)).expect_err("too big");
+        assert!(
+            matches!(err, SessionError::TooLarge { limit: 20, .. }),
+            "{err}"
+        );
+        assert!(!s.contains("big"));
+        // Replacing a value frees its old size first.
+        s.insert("k", "another").expect("fits");
+    }
+
+    #[test]
+    fn wrong_types_are_errors() {
+        let mut s = Session::detached();
+        s.insert("name", "ada").expect("fits");
+        assert!(matches!(
+            s.get::<u32>("name"),
+            Err(SessionError::WrongType { .. })
+        ));
+        assert_eq!(s.get::<u32>("missing").expect("absent is fine"), None);
+    }
+}
