@@ -82,6 +82,11 @@ impl Errors {
         self.push(syn::Error::new(span, message));
     }
 
+    /// An error covering all of `tokens`, not only their first token.
+    pub(crate) fn on(&mut self, tokens: impl quote::ToTokens, message: impl std::fmt::Display) {
+        self.push(syn::Error::new_spanned(tokens, message));
+    }
+
     pub(crate) fn finish(self) -> Result<(), syn::Error> {
         self.0.map_or(Ok(()), Err)
     }
@@ -257,8 +262,8 @@ fn lit_str(value: &Expr, name: &str, errors: &mut Errors) -> Option<LitStr> {
             lit: Lit::Str(s), ..
         }) => Some(s.clone()),
         other => {
-            errors.at(
-                other.span(),
+            errors.on(
+                other,
                 format!("`{name}` expects a string literal, e.g. `{name} = \"...\"`"),
             );
             None
@@ -288,8 +293,8 @@ fn bool_option(slot: &mut Option<Spanned<bool>>, value: &Expr, name: &str, error
                 errors,
             );
         }
-        other => errors.at(
-            other.span(),
+        other => errors.on(
+            other,
             format!("`{name}` expects `true` or `false` (or the bare flag `{name}`)"),
         ),
     }
@@ -298,8 +303,8 @@ fn bool_option(slot: &mut Option<Spanned<bool>>, value: &Expr, name: &str, error
 fn path_option(slot: &mut Option<syn::Path>, value: &Expr, name: &str, errors: &mut Errors) {
     match value {
         Expr::Path(p) if p.qself.is_none() => set_once(slot, p.path.clone(), name, errors),
-        other => errors.at(
-            other.span(),
+        other => errors.on(
+            other,
             format!("`{name}` expects a path, e.g. `{name} = crate::path::to::item`"),
         ),
     }
@@ -325,7 +330,7 @@ fn duration_option(slot: &mut Option<Spanned<u64>>, value: &Expr, name: &str, er
             }
             _ => errors.at(int.span(), message),
         },
-        other => errors.at(other.span(), message),
+        other => errors.on(other, message),
     }
 }
 
@@ -346,7 +351,7 @@ fn skip_headers(value: &Expr, errors: &mut Errors) -> Option<Vec<SkipHeader>> {
                         value: Some(value),
                     }),
                     _ => {
-                        errors.at(t.span(), SKIP_SHAPE);
+                        errors.on(t, SKIP_SHAPE);
                         None
                     }
                 }
@@ -354,17 +359,15 @@ fn skip_headers(value: &Expr, errors: &mut Errors) -> Option<Vec<SkipHeader>> {
             other => match strings(other) {
                 Some(name) => Some(SkipHeader { name, value: None }),
                 None => {
-                    errors.at(other.span(), SKIP_SHAPE);
+                    errors.on(other, SKIP_SHAPE);
                     None
                 }
             },
         }
     }
     match value {
-        Expr::Array(list) => {
-            let parsed: Vec<_> = list.elems.iter().map(|e| one(e, errors)).collect();
-            parsed.into_iter().collect()
-        }
+        // Keep the well-formed entries so their own checks still run.
+        Expr::Array(list) => Some(list.elems.iter().filter_map(|e| one(e, errors)).collect()),
         single => one(single, errors).map(|h| vec![h]),
     }
 }

@@ -2,7 +2,6 @@
 
 use proc_macro2::{Span, TokenStream};
 use syn::parse::{Parse, ParseStream};
-use syn::spanned::Spanned;
 use syn::{Attribute, FnArg, Pat, PatType, ReturnType, Signature, Type, Visibility};
 
 use crate::args::Errors;
@@ -58,7 +57,7 @@ pub(crate) fn analyse(sig: &Signature, errors: &mut Errors) -> Option<Analysis> 
     for (i, arg) in sig.inputs.iter().enumerate() {
         if let FnArg::Typed(PatType { ty, .. }) = arg {
             if is_session_ref(ty) {
-                sessions.push((i, ty.span()));
+                sessions.push((i, ty));
             } else if is_request(ty) {
                 requests.push(i);
             }
@@ -74,9 +73,9 @@ pub(crate) fn analyse(sig: &Signature, errors: &mut Errors) -> Option<Analysis> 
         }
         [(i, _)] => Some(*i),
         [_, rest @ ..] => {
-            for (_, span) in rest {
-                errors.at(
-                    *span,
+            for (_, ty) in rest {
+                errors.on(
+                    ty,
                     "only one `&mut Session` parameter is allowed; remove this one",
                 );
             }

@@ -308,7 +308,7 @@ mod tests {
     fn the_size_limit_refuses_and_leaves_the_session_unchanged() {
         let mut s = Session::with_origin(Origin::New, HashMap::new(), 20);
         s.insert("k", "short").expect("fits");
-        let err = s.insert("big", &"x".repeat(30)).expect_err("too big");
+        let err = s.insert("big", "x".repeat(30)).expect_err("too big");
         assert!(
             matches!(err, SessionError::TooLarge { limit: 20, .. }),
             "{err}"

@@ -137,6 +137,37 @@ impl Update<'_> {
     }
 }
 
+/// A shared handle to a store is a store, so a caller can keep one to
+/// inspect it (e.g. in tests) while the manager owns another.
+impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
+    fn load(
+        &self,
+        key: &StoreKey,
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send {
+        S::load(self, key)
+    }
+    fn create(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        S::create(self, key, record)
+    }
+    fn update(
+        &self,
+        key: &StoreKey,
+        update: &Update<'_>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        S::update(self, key, update)
+    }
+    fn delete(&self, key: &StoreKey) -> impl Future<Output = Result<(), StoreError>> + Send {
+        S::delete(self, key)
+    }
+    fn is_shared(&self) -> bool {
+        S::is_shared(self)
+    }
+}
+
 /// The object-safe face of [`SessionStore`], so a manager can hold any store.
 pub(crate) trait DynStore: Send + Sync {
     fn load<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<Option<Record>, StoreError>>;

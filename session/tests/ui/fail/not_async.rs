@@ -1,0 +1,10 @@
+use hyper::{Request, Response};
+use hyper_session::{with_session, Session};
+
+#[with_session]
+fn handler(_req: Request<String>, session: &mut Session) -> Response<String> {
+    let _ = session;
+    Response::new(String::new())
+}
+
+fn main() {}

@@ -1,0 +1,70 @@
+//! Helpers for the end-to-end tests: a real hyper server on 127.0.0.1:0 and
+//! real HTTP clients.
+
+#![allow(dead_code)]
+
+#[path = "../../examples/support/mod.rs"]
+pub mod support;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use tokio::net::TcpListener;
+
+/// Starts `handler` on a fresh loopback port and returns its base URL.
+pub async fn spawn<H, F, E>(handler: H) -> String
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + 'static,
+    F: Future<Output = Result<Response<Full<Bytes>>, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("bound address");
+    tokio::spawn(support::serve(listener, handler));
+    format!("http://{addr}")
+}
+
+/// A client that keeps cookies, like a browser.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client")
+}
+
+/// A client that keeps nothing: every request carries only what it is given.
+pub fn plain() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+/// The `Set-Cookie` headers of a response.
+pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().expect("ascii cookie").to_owned())
+        .collect()
+}
+
+/// The value of cookie `name` set by a response, if any.
+pub fn cookie_value(response: &reqwest::Response, name: &str) -> Option<String> {
+    set_cookies(response).into_iter().find_map(|c| {
+        let pair = c.split(';').next()?;
+        let (n, v) = pair.split_once('=')?;
+        (n.trim() == name).then(|| v.trim().to_owned())
+    })
+}
+
+/// GETs `url` and returns the JSON body.
+pub async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    let response = client.get(url).send().await.expect("request");
+    assert_eq!(response.status(), 200, "GET {url}");
+    response.json().await.expect("json body")
+}
