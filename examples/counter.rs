@@ -7,7 +7,8 @@
 //! `GET /session_test` answers `{"test_counter":N}`, counting 1, 2, 3 for
 //! each client. Env: `ADDR` (default `127.0.0.1:3000`); `SESSION_SECRET`,
 //! when set, signs the cookies (otherwise a random per-process key does,
-//! which is all an in-memory store needs).
+//! which is all an in-memory store needs); `SESSION_STORE=redis://...`
+//! (with `--features redis`) keeps sessions in Redis.
 
 mod support;
 
@@ -17,7 +18,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_session::{with_session, Session, Sessions};
+use hyper_session::{with_session, Session};
 use tokio::net::TcpListener;
 
 /// The seed's `session_test` route, with the seed's options.
@@ -47,9 +48,7 @@ async fn route(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallib
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     support::init_tracing();
-    if let Ok(secret) = std::env::var("SESSION_SECRET") {
-        Sessions::builder().secret(secret).build()?.install()?;
-    }
+    support::install_sessions_from_env().await?;
     let addr = support::addr_from_env();
     let listener = TcpListener::bind(addr).await?;
     tracing::info!("counter listening on http://{addr}/session_test");

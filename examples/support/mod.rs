@@ -69,6 +69,40 @@ pub fn status(code: StatusCode) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(response)
 }
 
+/// Installs the process's default session manager from the environment:
+/// `SESSION_SECRET` signs cookies (random per process if unset, which only
+/// a memory store accepts); `SESSION_STORE=redis://...` selects Redis
+/// (build with `--features redis`), anything else the memory store.
+#[allow(dead_code)]
+pub async fn install_sessions_from_env() -> Result<(), Box<dyn std::error::Error>> {
+    let mut builder = hyper_session::Sessions::builder();
+    if let Ok(secret) = std::env::var("SESSION_SECRET") {
+        builder = builder.secret(secret);
+    }
+    match std::env::var("SESSION_STORE") {
+        Ok(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            #[cfg(feature = "redis")]
+            {
+                builder = builder.store(hyper_session::RedisStore::connect(&url).await?);
+                tracing::info!("sessions in Redis");
+            }
+            #[cfg(not(feature = "redis"))]
+            return Err(format!(
+                "SESSION_STORE={url} needs the Redis store: run with `--features redis`"
+            )
+            .into());
+        }
+        Ok(other) if !other.is_empty() && other != "memory" => {
+            return Err(
+                format!("SESSION_STORE={other}: expected `memory` or a redis:// URL").into(),
+            );
+        }
+        _ => tracing::info!("sessions in memory"),
+    }
+    builder.build()?.install()?;
+    Ok(())
+}
+
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
 #[allow(dead_code)]
 pub fn init_tracing() {

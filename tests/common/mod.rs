@@ -6,6 +6,8 @@
 #[path = "../../examples/support/mod.rs"]
 pub mod support;
 
+pub mod logs;
+
 use std::future::Future;
 use std::net::SocketAddr;
 
@@ -55,7 +57,12 @@ pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {
 
 /// The value of cookie `name` set by a response, if any.
 pub fn cookie_value(response: &reqwest::Response, name: &str) -> Option<String> {
-    set_cookies(response).into_iter().find_map(|c| {
+    cookie_in(&set_cookies(response), name)
+}
+
+/// The value of cookie `name` among `Set-Cookie` header values, if any.
+pub fn cookie_in(set_cookies: &[String], name: &str) -> Option<String> {
+    set_cookies.iter().find_map(|c| {
         let pair = c.split(';').next()?;
         let (n, v) = pair.split_once('=')?;
         (n.trim() == name).then(|| v.trim().to_owned())
