@@ -43,6 +43,13 @@ impl Lifetime {
             .min(created_at.saturating_add(self.absolute))
     }
 
+    /// Whether a stored session is over for this handler: past the expiry
+    /// its last refresh set, or past this handler's absolute limit (so a
+    /// handler with a stricter limit never serves an older session).
+    pub(crate) fn ended(&self, created_at: u64, expires_at: u64, now: u64) -> bool {
+        expires_at <= now || created_at.saturating_add(self.absolute) <= now
+    }
+
     /// Whether a read-only request should push the expiry out.
     ///
     /// Refreshing on every read would turn every read into a write; instead

@@ -126,8 +126,9 @@ impl Sessions {
         let key = id.store_key();
         let record = self.call(inner.store.load(&key)).await?;
         let now = now_ms();
+        let life = Lifetime::of(config);
         match record {
-            Some(record) if record.expires_at > now => {
+            Some(record) if !life.ended(record.created_at, record.expires_at, now) => {
                 tracing::debug!(session = %key.fingerprint(), "session loaded");
                 let loaded = Loaded {
                     id,

@@ -1,0 +1,445 @@
+//! The shared store conformance suite against a real Redis (env
+//! `REDIS_URL`), the store's Redis layout, and its round trips.
+#![cfg(all(feature = "redis", feature = "conformance"))]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use http::header::{HeaderMap, HeaderValue, COOKIE};
+use hyper_session::{RedisStore, SessionConfig, SessionStore, Sessions, StoreError};
+use redis::aio::ConnectionManager;
+use redis::AsyncCommands;
+
+/// The Redis to test against, or `None` (the test is skipped) when
+/// `REDIS_URL` is unset, unless `HYPER_SESSION_REQUIRE_REDIS` demands it.
+fn redis_url() -> Option<String> {
+    match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("HYPER_SESSION_REQUIRE_REDIS").is_some() => {
+            panic!(
+                "REDIS_URL is not set, and HYPER_SESSION_REQUIRE_REDIS says Redis tests must run"
+            )
+        }
+        _ => {
+            println!("skipped: REDIS_URL not set");
+            None
+        }
+    }
+}
+
+/// A key prefix no other test (or run) uses.
+fn unique_prefix(test: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos();
+    format!("hyper-session-test:{test}:{}:{nanos}:", std::process::id())
+}
+
+/// A plain connection for looking at what the store wrote.
+async fn raw(url: &str) -> ConnectionManager {
+    let client = redis::Client::open(url).expect("valid REDIS_URL");
+    ConnectionManager::new(client)
+        .await
+        .expect("Redis reachable")
+}
+
+/// Deletes every key under `prefix`; returns how many there were.
+async fn cleanup(url: &str, prefix: &str) -> usize {
+    let mut conn = raw(url).await;
+    let keys: Vec<String> = conn.keys(format!("{prefix}*")).await.expect("KEYS");
+    if !keys.is_empty() {
+        let _: () = conn.del(&keys).await.expect("DEL");
+    }
+    keys.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_conforms() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix("conformance");
+    let store = RedisStore::connect(&url)
+        .await
+        .expect("connect")
+        .with_prefix(&prefix);
+    assert_eq!(store.prefix(), prefix);
+    assert!(store.is_shared(), "Redis is shared between processes");
+    hyper_session::conformance::run(Arc::new(store)).await;
+    cleanup(&url, &prefix).await;
+}
+
+const CONFIG: SessionConfig = SessionConfig::DEFAULT;
+
+fn manager(store: RedisStore) -> Sessions {
+    Sessions::builder()
+        .secret("redis store test secret, long enough!")
+        .store(store)
+        .build()
+        .expect("valid manager")
+}
+
+/// The `Cookie` header a browser sends back after `set_cookie`.
+fn cookie_header(set_cookie: &HeaderValue) -> HeaderMap {
+    let text = set_cookie.to_str().expect("ascii Set-Cookie");
+    let pair = text.split(';').next().expect("name=value");
+    let mut headers = HeaderMap::new();
+    headers.insert(COOKIE, HeaderValue::from_str(pair).expect("cookie pair"));
+    headers
+}
+
+#[tokio::test]
+async fn one_hash_per_session_with_data_and_metadata_fields_and_a_redis_expiry() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix("layout");
+    let sessions = manager(
+        RedisStore::connect(&url)
+            .await
+            .expect("connect")
+            .with_prefix(&prefix),
+    );
+    let mut s = sessions
+        .load(&CONFIG, &HeaderMap::new())
+        .await
+        .expect("load");
+    s.insert("user", "ada").expect("insert");
+    s.insert("n", 7).expect("insert");
+    let cookie = cookie_header(
+        &sessions
+            .commit(&CONFIG, s)
+            .await
+            .expect("commit")
+            .expect("cookie"),
+    );
+
+    let mut conn = raw(&url).await;
+    let keys: Vec<String> = conn.keys(format!("{prefix}*")).await.expect("KEYS");
+    assert_eq!(keys.len(), 1, "one key per session: {keys:?}");
+    let hex = &keys[0][prefix.len()..];
+    assert_eq!(
+        hex.len(),
+        64,
+        "the key is the prefix and the store key in hex"
+    );
+    assert!(hex
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    let cookie_text = cookie[COOKIE].to_str().expect("ascii");
+    let id = cookie_text
+        .split('=')
+        .nth(1)
+        .and_then(|v| v.split('.').next())
+        .expect("id");
+    assert!(
+        !keys[0].contains(id),
+        "Redis must not hold the session id itself"
+    );
+
+    let fields: std::collections::HashMap<String, String> =
+        conn.hgetall(&keys[0]).await.expect("HGETALL");
+    assert_eq!(fields.get("d:user").map(String::as_str), Some("\"ada\""));
+    assert_eq!(fields.get("d:n").map(String::as_str), Some("7"));
+    let meta = |f: &str| -> u64 { fields[f].parse().expect("ms") };
+    assert_eq!(
+        meta("m:c"),
+        meta("m:r"),
+        "a new session's id is as old as it"
+    );
+    assert!(meta("m:e") > meta("m:c"));
+    assert_eq!(fields.len(), 5, "only d: and m: fields: {fields:?}");
+    let pttl: i64 = conn.pttl(&keys[0]).await.expect("PTTL");
+    let now = u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_millis(),
+    )
+    .expect("ms");
+    let pttl = u64::try_from(pttl).expect("Redis has an expiry for the key");
+    let left = meta("m:e") - now;
+    assert!(
+        pttl <= left + 50 && pttl + 5_000 >= left,
+        "Redis expires the key when the session ends: PTTL {pttl} ms, m:e in {left} ms"
+    );
+
+    // A removed key is an HDEL of its field; the others stay.
+    let mut s = sessions.load(&CONFIG, &cookie).await.expect("load");
+    s.remove("n");
+    sessions.commit(&CONFIG, s).await.expect("commit");
+    let fields: std::collections::HashMap<String, String> =
+        conn.hgetall(&keys[0]).await.expect("HGETALL");
+    assert!(!fields.contains_key("d:n"), "remove deletes the field");
+    assert!(fields.contains_key("d:user"));
+
+    // Metadata that this library did not write is reported, not guessed at.
+    let _: () = conn.hset(&keys[0], "m:e", "tomorrow").await.expect("HSET");
+    let err = sessions
+        .load(&CONFIG, &cookie)
+        .await
+        .expect_err("corrupt metadata");
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+
+    // Logged-out sessions leave nothing behind.
+    let _: () = conn
+        .hset(&keys[0], "m:e", u64::MAX / 2)
+        .await
+        .expect("HSET");
+    let mut s = sessions.load(&CONFIG, &cookie).await.expect("load");
+    assert!(!s.is_new());
+    s.destroy();
+    sessions.commit(&CONFIG, s).await.expect("commit");
+    assert_eq!(cleanup(&url, &prefix).await, 0, "destroy deletes the key");
+}
+
+#[tokio::test]
+async fn an_entry_with_m_e_in_the_past_is_not_returned_even_before_redis_reclaims_it() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix("past");
+    let store = RedisStore::connect(&url)
+        .await
+        .expect("connect")
+        .with_prefix(&prefix);
+    let key = hyper_session::StoreKey::from_bytes([7; 32]);
+    let name = format!("{prefix}{}", key.to_hex());
+    let mut conn = raw(&url).await;
+    let _: () = redis::cmd("HSET")
+        .arg(&name)
+        .arg(&["m:c", "1", "m:r", "1", "m:e", "2", "d:a", "1"])
+        .query_async(&mut conn)
+        .await
+        .expect("HSET");
+    let _: () = conn.expire(&name, 60).await.expect("EXPIRE");
+    assert_eq!(store.load(&key).await.expect("load"), None);
+    // A key that is not a hash is reported as corrupt.
+    let _: () = conn.set(&name, "not a hash").await.expect("SET");
+    let err = store.load(&key).await.expect_err("WRONGTYPE");
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    cleanup(&url, &prefix).await;
+}
+
+#[tokio::test]
+async fn connect_fails_clearly_for_a_bad_url_or_an_unreachable_redis() {
+    let err = RedisStore::connect("http://127.0.0.1:6379")
+        .await
+        .expect_err("not a redis URL");
+    assert!(err.to_string().contains("invalid Redis URL"), "{err}");
+
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port(); // closed again: nothing listens there
+    let started = Instant::now();
+    let err = RedisStore::connect(&format!("redis://127.0.0.1:{port}"))
+        .await
+        .expect_err("nothing listens");
+    assert!(err.to_string().contains("cannot connect to Redis"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "connect to a closed port gave up after {:?}",
+        started.elapsed()
+    );
+}
+
+/// A TCP proxy in front of Redis that records the name of every command
+/// the client sends: the store's round trips, whatever else runs on Redis.
+struct CountingProxy {
+    addr: SocketAddr,
+    commands: Arc<Mutex<Vec<String>>>,
+}
+
+impl CountingProxy {
+    fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let commands = Arc::new(Mutex::new(Vec::new()));
+        let log = commands.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let server = TcpStream::connect(upstream).expect("Redis reachable");
+                let (mut c2, mut s2) = (
+                    client.try_clone().expect("clone"),
+                    server.try_clone().expect("clone"),
+                );
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s2, &mut c2);
+                    let _ = c2.shutdown(Shutdown::Both);
+                });
+                let log = log.clone();
+                std::thread::spawn(move || forward_commands(client, server, &log));
+            }
+        });
+        Self { addr, commands }
+    }
+
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.commands.lock().expect("lock"))
+    }
+}
+
+/// Copies RESP requests from `client` to `server`, logging each command.
+fn forward_commands(client: TcpStream, mut server: TcpStream, log: &Mutex<Vec<String>>) {
+    let mut reader = BufReader::new(client);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            let _ = server.shutdown(Shutdown::Both);
+            return;
+        }
+        let mut request = line.clone().into_bytes();
+        let count: usize = line[1..].trim().parse().expect("a RESP array header");
+        let mut name = String::new();
+        for i in 0..count {
+            line.clear();
+            reader.read_line(&mut line).expect("bulk header");
+            request.extend_from_slice(line.as_bytes());
+            let len: usize = line[1..].trim().parse().expect("a bulk length");
+            let mut bulk = vec![0; len + 2];
+            reader.read_exact(&mut bulk).expect("bulk");
+            if i == 0 {
+                name = String::from_utf8_lossy(&bulk[..len]).to_uppercase();
+            }
+            request.extend_from_slice(&bulk);
+        }
+        log.lock().expect("lock").push(name);
+        if server.write_all(&request).is_err() {
+            return;
+        }
+    }
+}
+
+/// `host:port` of a `redis://[user:pass@]host[:port][/db]` URL.
+fn upstream(url: &str) -> SocketAddr {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().expect("authority");
+    let host_port = authority.rsplit('@').next().expect("host");
+    let with_port = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:6379")
+    };
+    std::net::ToSocketAddrs::to_socket_addrs(&with_port)
+        .expect("resolvable Redis host")
+        .next()
+        .expect("an address")
+}
+
+/// `url` with its host and port replaced by `addr`.
+fn through(url: &str, addr: SocketAddr) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    let user = authority
+        .rsplit_once('@')
+        .map_or(String::new(), |(u, _)| format!("{u}@"));
+    format!("{scheme}://{user}{addr}/{path}")
+}
+
+#[tokio::test]
+async fn one_round_trip_to_load_one_to_commit_none_without_a_cookie() {
+    let Some(url) = redis_url() else { return };
+    let proxy = CountingProxy::start(upstream(&url));
+    let prefix = unique_prefix("round-trips");
+    let sessions = manager(
+        RedisStore::connect(&through(&url, proxy.addr))
+            .await
+            .expect("connect through the proxy")
+            .with_prefix(&prefix),
+    );
+
+    // Warm up: the first script calls may also load the scripts.
+    let mut s = sessions
+        .load(&CONFIG, &HeaderMap::new())
+        .await
+        .expect("load");
+    s.insert("warm", true).expect("insert");
+    let warm = cookie_header(
+        &sessions
+            .commit(&CONFIG, s)
+            .await
+            .expect("commit")
+            .expect("cookie"),
+    );
+    let mut s = sessions.load(&CONFIG, &warm).await.expect("load");
+    s.insert("warm", false).expect("insert");
+    sessions.commit(&CONFIG, s).await.expect("commit");
+    proxy.take();
+
+    // No cookie, no store call, even when the handler only reads.
+    let s = sessions
+        .load(&CONFIG, &HeaderMap::new())
+        .await
+        .expect("load");
+    assert_eq!(s.get::<u64>("n").expect("type"), None);
+    assert_eq!(sessions.commit(&CONFIG, s).await.expect("commit"), None);
+    assert_eq!(
+        proxy.take(),
+        Vec::<String>::new(),
+        "a request without a cookie"
+    );
+
+    let mut s = sessions
+        .load(&CONFIG, &HeaderMap::new())
+        .await
+        .expect("load");
+    s.insert("n", 1).expect("insert");
+    let cookie = cookie_header(
+        &sessions
+            .commit(&CONFIG, s)
+            .await
+            .expect("commit")
+            .expect("cookie"),
+    );
+    assert_eq!(
+        proxy.take(),
+        ["EVALSHA"],
+        "a new session: one create script"
+    );
+
+    let mut s = sessions.load(&CONFIG, &cookie).await.expect("load");
+    assert_eq!(proxy.take(), ["HGETALL"], "a load");
+    s.insert("n", 2).expect("insert");
+    s.remove("missing");
+    sessions.commit(&CONFIG, s).await.expect("commit");
+    assert_eq!(
+        proxy.take(),
+        ["EVALSHA"],
+        "a commit of changes: one update script"
+    );
+
+    let s = sessions.load(&CONFIG, &cookie).await.expect("load");
+    assert_eq!(s.get::<u64>("n").expect("type"), Some(2));
+    sessions.commit(&CONFIG, s).await.expect("commit");
+    assert_eq!(
+        proxy.take(),
+        ["HGETALL"],
+        "an untouched session writes nothing"
+    );
+
+    let mut s = sessions.load(&CONFIG, &cookie).await.expect("load");
+    s.cycle_id();
+    let cycled = cookie_header(
+        &sessions
+            .commit(&CONFIG, s)
+            .await
+            .expect("commit")
+            .expect("cookie"),
+    );
+    assert_eq!(
+        proxy.take(),
+        ["HGETALL", "EVALSHA", "DEL"],
+        "cycle_id: create the new, delete the old"
+    );
+
+    let mut s = sessions.load(&CONFIG, &cycled).await.expect("load");
+    s.destroy();
+    sessions.commit(&CONFIG, s).await.expect("commit");
+    assert_eq!(proxy.take(), ["HGETALL", "DEL"], "destroy: one DEL");
+
+    let mut s = sessions.load(&CONFIG, &warm).await.expect("load");
+    s.destroy();
+    sessions.commit(&CONFIG, s).await.expect("commit");
+    assert_eq!(cleanup(&url, &prefix).await, 0);
+}
