@@ -51,9 +51,9 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![warn(missing_docs)]
 
+mod config;
 #[cfg(feature = "conformance")]
 pub mod conformance;
-mod config;
 mod cookie;
 mod error;
 mod expiry;
@@ -84,4 +84,6 @@ pub use response::{service_unavailable, ErrorBody, HandlerOutput};
 pub use session::{Session, DEFAULT_MAX_SESSION_BYTES};
 pub use signing::{Secret, MIN_SECRET_LEN};
 pub use store::memory::{MemoryStore, DEFAULT_CAPACITY};
+#[cfg(feature = "redis")]
+pub use store::redis::RedisStore;
 pub use store::{Record, SessionStore, Update};

@@ -262,6 +262,10 @@ impl Sessions {
         ))
     }
 
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.inner.keys
+    }
+
     fn cookie_for(&self, config: &SessionConfig, id: &SessionId) -> HeaderValue {
         cookie::set_cookie(config, Some(&cookie::value(id, config, &self.inner.keys)))
     }

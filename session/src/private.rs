@@ -61,3 +61,27 @@ pub fn failed<B>(error: &StoreError, on_error: OnError<B>) -> Response<B> {
     tracing::error!(error = %error, "session store failed; sending the error response");
     on_error(error)
 }
+
+/// Hooks for the benchmarks in `session/benches`, which measure the parts
+/// of the request path one at a time.
+pub mod bench {
+    use http::HeaderMap;
+
+    use crate::config::SessionConfig;
+    use crate::cookie::{self, Presented};
+    use crate::id::SessionId;
+    use crate::Sessions;
+
+    /// The cookie value `id.tag` for a fixed id.
+    pub fn sign(sessions: &Sessions, config: &SessionConfig, id: [u8; 32]) -> String {
+        cookie::value(&SessionId::from_bytes(id), config, sessions.keys())
+    }
+
+    /// Finds and verifies our cookie in `headers`; true if genuine.
+    pub fn verify(sessions: &Sessions, config: &SessionConfig, headers: &HeaderMap) -> bool {
+        matches!(
+            cookie::read(headers, config, sessions.keys(), crate::DEFAULT_MAX_COOKIE_LEN),
+            Presented::Valid(..)
+        )
+    }
+}

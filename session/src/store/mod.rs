@@ -14,6 +14,8 @@ use crate::error::StoreError;
 use crate::id::StoreKey;
 
 pub mod memory;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 /// One stored session.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,0 +1,427 @@
+//! The Redis store: sessions shared by several server processes.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Script};
+
+use crate::error::StoreError;
+use crate::expiry::now_ms;
+use crate::id::StoreKey;
+use crate::store::{Record, SessionStore, Update};
+
+/// Field-name prefix of a session value in the hash.
+const DATA: &str = "d:";
+/// Metadata fields: created_at, renewed_at, expires_at (ms since the epoch).
+const CREATED: &str = "m:c";
+const RENEWED: &str = "m:r";
+const EXPIRES: &str = "m:e";
+
+/// `KEYS[1]` the session; `ARGV[1]` expires_at in ms; `ARGV[2..]` field,
+/// value pairs. Stores the hash and its expiry unless the key exists: a
+/// create never overwrites. HSET takes at most 100 pairs at a time, which
+/// keeps `unpack` far below Lua's stack limit for sessions with many keys.
+const CREATE_LUA: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+local n = #ARGV
+local i = 2
+while i <= n do
+  local j = math.min(i + 199, n)
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, j))
+  i = j + 1
+end
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+return 1
+";
+
+/// `KEYS[1]` the session; `ARGV[1]` expires_at in ms; `ARGV[2]` the number
+/// `r` of fields to delete; `ARGV[3..3+r]` those fields; then field, value
+/// pairs to set (always including `m:e`). Writes nothing when the key is
+/// gone, so that a commit racing a destroy cannot bring the session back.
+const UPDATE_LUA: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+local n = #ARGV
+local r = tonumber(ARGV[2])
+local i = 3
+local last = 2 + r
+while i <= last do
+  local j = math.min(i + 199, last)
+  redis.call('HDEL', KEYS[1], unpack(ARGV, i, j))
+  i = j + 1
+end
+while i <= n do
+  local j = math.min(i + 199, n)
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, j))
+  i = j + 1
+end
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+return 1
+";
+
+static CREATE: LazyLock<Script> = LazyLock::new(|| Script::new(CREATE_LUA));
+static UPDATE: LazyLock<Script> = LazyLock::new(|| Script::new(UPDATE_LUA));
+
+/// Sessions in Redis, shared by every process that connects to it
+/// (feature `redis`).
+///
+/// # Layout
+///
+/// One Redis hash per session, at key `{prefix}{store key in hex}` (the
+/// prefix defaults to [`DEFAULT_PREFIX`](Self::DEFAULT_PREFIX)). Each session
+/// value is a field `d:<key>` holding its JSON text; the fields `m:c`, `m:r`
+/// and `m:e` hold when the session was created, when its id was issued and
+/// when it ends, in ms since the Unix epoch. The key expires in Redis itself
+/// at `m:e` (`PEXPIREAT`), so Redis reclaims ended sessions; a session past
+/// `m:e` is never returned either way. The key is a SHA-256 of the session
+/// id, so a dump of Redis hands out no live session.
+///
+/// # Round trips
+///
+/// Each call is one command: `load` an `HGETALL`; `create` and `update` one
+/// Lua script each (`EVALSHA`, atomic: `create` never overwrites, `update`
+/// never brings back a deleted session); `delete` a `DEL`. The very first
+/// script call on a Redis that does not know the script yet also loads it.
+///
+/// # Failures
+///
+/// The connection is a [`ConnectionManager`] that reconnects by itself.
+/// With [`connect`](Self::connect) it is configured by
+/// [`connection_config`](Self::connection_config): a connection attempt
+/// gives up after [`CONNECTION_TIMEOUT`](Self::CONNECTION_TIMEOUT) (1 s), a
+/// command after [`RESPONSE_TIMEOUT`](Self::RESPONSE_TIMEOUT) (1 s), and a
+/// reconnection is one attempt, without backoff, so a dead Redis fails a
+/// request at once (a refused connection) or within about a second (an
+/// unreachable host), rather than holding it. When a call finds its
+/// connection lost or refused, the store retries it once on a fresh
+/// connection: after a Redis restart or a killed connection, the next
+/// request succeeds. While Redis stays down, requests get the manager's
+/// error response (503 by default), and work again once it is back, without
+/// restarting the server.
+///
+/// # Example
+///
+/// ```no_run
+/// use hyper_session::{RedisStore, Sessions};
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = RedisStore::connect("redis://127.0.0.1:6379")
+///     .await?
+///     .with_prefix("myapp:session:");
+/// let sessions = Sessions::builder()
+///     .secret(std::env::var("SESSION_SECRET")?) // the same in every process
+///     .store(store)
+///     .build()?;
+/// sessions.install()?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    prefix: String,
+}
+
+impl RedisStore {
+    /// The key prefix used unless [`with_prefix`](Self::with_prefix) sets
+    /// another.
+    pub const DEFAULT_PREFIX: &'static str = "hyper-session:";
+    /// How long [`connect`](Self::connect)'s connection waits for one
+    /// connection attempt, at start-up and on every reconnection.
+    pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
+    /// How long [`connect`](Self::connect)'s connection waits for the answer
+    /// to one command.
+    pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+    /// Connects to the Redis at `url` (`redis://[:password@]host[:port][/db]`,
+    /// or `rediss://` with a TLS feature of the `redis` crate), with
+    /// [`connection_config`](Self::connection_config).
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError::Backend`] if the URL is invalid or Redis cannot be
+    /// reached now: a store that is unreachable at start-up is reported at
+    /// start-up, not on the first request.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(|e| context("invalid Redis URL", e))?;
+        let connection = ConnectionManager::new_with_config(client, Self::connection_config())
+            .await
+            .map_err(|e| context("cannot connect to Redis", e))?;
+        Ok(Self::from_connection(connection))
+    }
+
+    /// Uses a connection set up by the caller, e.g. with other timeouts;
+    /// start from [`connection_config`](Self::connection_config).
+    pub fn from_connection(connection: ConnectionManager) -> Self {
+        Self {
+            connection,
+            prefix: Self::DEFAULT_PREFIX.to_owned(),
+        }
+    }
+
+    /// Stores sessions under keys that start with `prefix` instead of
+    /// [`DEFAULT_PREFIX`](Self::DEFAULT_PREFIX), e.g. to keep two
+    /// applications apart in one Redis. Every process of one application
+    /// must use the same prefix.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The key prefix in use.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The configuration [`connect`](Self::connect) uses: connection and
+    /// response timeouts of 1 s ([`CONNECTION_TIMEOUT`](Self::CONNECTION_TIMEOUT),
+    /// [`RESPONSE_TIMEOUT`](Self::RESPONSE_TIMEOUT)) and a single connection
+    /// attempt per reconnection (the store itself retries a call once).
+    pub fn connection_config() -> ConnectionManagerConfig {
+        ConnectionManagerConfig::new()
+            .set_connection_timeout(Self::CONNECTION_TIMEOUT)
+            .set_response_timeout(Self::RESPONSE_TIMEOUT)
+            .set_number_of_retries(0)
+    }
+
+    fn key(&self, key: &StoreKey) -> String {
+        let mut name = String::with_capacity(self.prefix.len() + 64);
+        name.push_str(&self.prefix);
+        name.push_str(&key.to_hex());
+        name
+    }
+
+    /// Runs `call` on the connection; if it failed because the connection
+    /// was lost or refused, runs it once more on the fresh connection the
+    /// manager is then making.
+    async fn retry<T, F, Fut>(&self, what: &'static str, call: F) -> Result<T, StoreError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RedisError>>,
+    {
+        match call(self.connection.clone()).await {
+            Ok(value) => Ok(value),
+            Err(e) if e.is_connection_dropped() || e.is_connection_refusal() => {
+                tracing::debug!(error = %e, "Redis connection lost; retrying once");
+                call(self.connection.clone())
+                    .await
+                    .map_err(|e| context(what, e))
+            }
+            Err(e) => Err(context(what, e)),
+        }
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    // The connection's URL may hold a password: only the prefix is shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionStore for RedisStore {
+    async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
+        let name = self.key(key);
+        let name = name.as_str();
+        let fields: HashMap<Vec<u8>, Vec<u8>> = self
+            .retry("Redis HGETALL failed", move |mut conn| async move {
+                redis::cmd("HGETALL").arg(name).query_async(&mut conn).await
+            })
+            .await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let record = parse(fields)?;
+        Ok((record.expires_at > now_ms()).then_some(record))
+    }
+
+    async fn create(&self, key: &StoreKey, record: &Record) -> Result<bool, StoreError> {
+        let name = self.key(key);
+        let mut args: Vec<Vec<u8>> = Vec::with_capacity(7 + 2 * record.data.len());
+        args.push(record.expires_at.to_string().into_bytes());
+        push_meta(&mut args, CREATED, record.created_at);
+        push_meta(&mut args, RENEWED, record.renewed_at);
+        push_meta(&mut args, EXPIRES, record.expires_at);
+        for (field, value) in &record.data {
+            args.push(data_field(field));
+            args.push(value.as_bytes().to_vec());
+        }
+        let stored: i64 = self
+            .retry("Redis session create script failed", |mut conn| {
+                let mut call = CREATE.prepare_invoke();
+                call.key(name.as_str()).arg(args.as_slice());
+                async move { call.invoke_async(&mut conn).await }
+            })
+            .await?;
+        Ok(stored == 1)
+    }
+
+    async fn update(&self, key: &StoreKey, update: &Update<'_>) -> Result<bool, StoreError> {
+        let name = self.key(key);
+        let mut args: Vec<Vec<u8>> =
+            Vec::with_capacity(4 + update.remove.len() + 2 * update.set.len());
+        args.push(update.expires_at.to_string().into_bytes());
+        args.push(update.remove.len().to_string().into_bytes());
+        args.extend(update.remove.iter().map(|field| data_field(field)));
+        push_meta(&mut args, EXPIRES, update.expires_at);
+        for (field, value) in &update.set {
+            args.push(data_field(field));
+            args.push(value.as_bytes().to_vec());
+        }
+        let stored: i64 = self
+            .retry("Redis session update script failed", |mut conn| {
+                let mut call = UPDATE.prepare_invoke();
+                call.key(name.as_str()).arg(args.as_slice());
+                async move { call.invoke_async(&mut conn).await }
+            })
+            .await?;
+        Ok(stored == 1)
+    }
+
+    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+        let name = self.key(key);
+        let name = name.as_str();
+        self.retry("Redis DEL failed", move |mut conn| async move {
+            redis::cmd("DEL")
+                .arg(name)
+                .query_async::<i64>(&mut conn)
+                .await
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+/// A Redis error with what the store was doing. The message of a Redis
+/// error names no key and no URL.
+#[derive(Debug)]
+struct Failure {
+    what: &'static str,
+    source: RedisError,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.what, self.source)
+    }
+}
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+fn context(what: &'static str, source: RedisError) -> StoreError {
+    if source.code() == Some("WRONGTYPE") {
+        return StoreError::Corrupt(
+            "a Redis key under the session prefix is not a hash; another program writes there"
+                .into(),
+        );
+    }
+    StoreError::backend(Failure { what, source })
+}
+
+fn data_field(key: &str) -> Vec<u8> {
+    let mut field = Vec::with_capacity(DATA.len() + key.len());
+    field.extend_from_slice(DATA.as_bytes());
+    field.extend_from_slice(key.as_bytes());
+    field
+}
+
+fn push_meta(args: &mut Vec<Vec<u8>>, field: &str, ms: u64) {
+    args.push(field.as_bytes().to_vec());
+    args.push(ms.to_string().into_bytes());
+}
+
+/// Rebuilds a record from the fields of its hash.
+fn parse(fields: HashMap<Vec<u8>, Vec<u8>>) -> Result<Record, StoreError> {
+    let mut record = Record::default();
+    let (mut created, mut renewed, mut expires) = (None, None, None);
+    for (field, value) in fields {
+        let field = String::from_utf8(field)
+            .map_err(|_| StoreError::Corrupt("a session field name is not UTF-8".into()))?;
+        if let Some(key) = field.strip_prefix(DATA) {
+            let value = String::from_utf8(value).map_err(|_| {
+                StoreError::Corrupt(format!("session value `{key}` is not UTF-8 text"))
+            })?;
+            record.data.insert(key.to_owned(), value);
+            continue;
+        }
+        let slot = match field.as_str() {
+            CREATED => &mut created,
+            RENEWED => &mut renewed,
+            EXPIRES => &mut expires,
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "unexpected field `{other}` in a session hash"
+                )))
+            }
+        };
+        *slot = Some(millis(&field, &value)?);
+    }
+    let missing = |name: &str| StoreError::Corrupt(format!("session hash lacks field `{name}`"));
+    record.created_at = created.ok_or_else(|| missing(CREATED))?;
+    record.renewed_at = renewed.ok_or_else(|| missing(RENEWED))?;
+    record.expires_at = expires.ok_or_else(|| missing(EXPIRES))?;
+    Ok(record)
+}
+
+fn millis(field: &str, value: &[u8]) -> Result<u64, StoreError> {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!("session field `{field}` is not a timestamp in ms"))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(pairs: &[(&str, &str)]) -> HashMap<Vec<u8>, Vec<u8>> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn parses_a_hash() {
+        let record = parse(fields(&[
+            ("m:c", "1"),
+            ("m:r", "2"),
+            ("m:e", "3"),
+            ("d:user", "\"ada\""),
+            ("d:d:x", "1"),
+        ]))
+        .expect("valid");
+        assert_eq!(record.created_at, 1);
+        assert_eq!(record.renewed_at, 2);
+        assert_eq!(record.expires_at, 3);
+        assert_eq!(record.data.get("user").map(String::as_str), Some("\"ada\""));
+        assert_eq!(record.data.get("d:x").map(String::as_str), Some("1"));
+    }
+
+    #[test]
+    fn malformed_metadata_is_corrupt() {
+        for bad in [
+            fields(&[("m:c", "1"), ("m:r", "2")]),
+            fields(&[("m:c", "1"), ("m:r", "2"), ("m:e", "soon")]),
+            fields(&[("m:c", "1"), ("m:r", "-2"), ("m:e", "3")]),
+            fields(&[("m:c", "1"), ("m:r", "2"), ("m:e", "3"), ("x", "1")]),
+        ] {
+            assert!(matches!(parse(bad), Err(StoreError::Corrupt(_))));
+        }
+    }
+}
