@@ -19,7 +19,11 @@ const CONFIG: SessionConfig = SessionConfig::DEFAULT.with_secure(false);
 
 /// The handler body both variants share.
 fn body(session: &mut Session, write: bool) -> Response<Full<Bytes>> {
-    let n = session.get::<u64>("test_counter").ok().flatten().unwrap_or(0);
+    let n = session
+        .get::<u64>("test_counter")
+        .ok()
+        .flatten()
+        .unwrap_or(0);
     if write {
         let _ = session.insert("test_counter", n + 1);
     }
@@ -58,16 +62,26 @@ fn parts(c: &mut Criterion) {
     let mut headers = HeaderMap::new();
     headers.insert(
         COOKIE,
-        HeaderValue::from_str(&format!("theme=dark; lang=en; sid={value}; _ga=GA1.2.3")).expect("header"),
+        HeaderValue::from_str(&format!("theme=dark; lang=en; sid={value}; _ga=GA1.2.3"))
+            .expect("header"),
     );
     assert!(bench::verify(&sessions, &CONFIG, &headers));
     let mut tampered = headers.clone();
-    tampered.insert(COOKIE, HeaderValue::from_str(&format!("sid=A{}", &value[1..])).expect("header"));
+    tampered.insert(
+        COOKIE,
+        HeaderValue::from_str(&format!("sid=A{}", &value[1..])).expect("header"),
+    );
 
     let mut group = c.benchmark_group("cookie");
-    group.bench_function("sign", |b| b.iter(|| bench::sign(&sessions, &CONFIG, [7; 32])));
-    group.bench_function("parse_and_verify", |b| b.iter(|| bench::verify(&sessions, &CONFIG, &headers)));
-    group.bench_function("parse_and_reject", |b| b.iter(|| bench::verify(&sessions, &CONFIG, &tampered)));
+    group.bench_function("sign", |b| {
+        b.iter(|| bench::sign(&sessions, &CONFIG, [7; 32]))
+    });
+    group.bench_function("parse_and_verify", |b| {
+        b.iter(|| bench::verify(&sessions, &CONFIG, &headers))
+    });
+    group.bench_function("parse_and_reject", |b| {
+        b.iter(|| bench::verify(&sessions, &CONFIG, &tampered))
+    });
     group.finish();
 }
 
@@ -82,8 +96,13 @@ fn handlers(c: &mut Criterion) {
         .expect("manager");
     // A returning visitor: a stored session and its cookie.
     let cookie = runtime.block_on(async {
-        let response = with_sessions(request("/write", None), &sessions).await.expect("infallible");
-        let set = response.headers()["set-cookie"].to_str().expect("ascii").to_owned();
+        let response = with_sessions(request("/write", None), &sessions)
+            .await
+            .expect("infallible");
+        let set = response.headers()["set-cookie"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
         HeaderValue::from_str(set.split(';').next().expect("pair")).expect("header")
     });
 
@@ -99,7 +118,8 @@ fn handlers(c: &mut Criterion) {
             b.to_async(&runtime).iter(|| bare(request(path, cookie)));
         });
         group.bench_with_input(BenchmarkId::new("with_session", name), &(), |b, ()| {
-            b.to_async(&runtime).iter(|| with_sessions(request(path, cookie), &sessions));
+            b.to_async(&runtime)
+                .iter(|| with_sessions(request(path, cookie), &sessions));
         });
     }
     group.finish();

@@ -2,7 +2,7 @@
 //! generated `Cookie` headers: nothing panics, and no forged or altered
 //! value is ever accepted as a session.
 //!
-//! `PROPTEST_CASES=1000000 cargo test -p hyper-session --release --test fuzz_cookies`
+//! `PROPTEST_CASES=2000000 cargo test -p hyper-session --release --test fuzz_cookies`
 //! runs it longer.
 
 use std::sync::OnceLock;
@@ -12,7 +12,13 @@ use hyper_session::{SessionConfig, Sessions};
 use proptest::prelude::*;
 
 const CONFIG: SessionConfig = SessionConfig::DEFAULT;
-const CASES: u32 = 50_000;
+/// Cases per property (three properties: 150,000 headers), or `PROPTEST_CASES`.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000)
+}
 
 struct Fixture {
     runtime: tokio::runtime::Runtime,
@@ -135,7 +141,7 @@ fn the_genuine_cookie_is_accepted() {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: CASES,
+        cases: cases(),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]

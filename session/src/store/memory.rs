@@ -331,8 +331,14 @@ mod tests {
     #[tokio::test]
     async fn the_background_sweeper_reclaims_expired_entries() {
         let store = MemoryStore::new();
-        assert!(store.create(&key(4), &record(now_ms() + 100)).await.expect("memory"));
-        assert!(store.create(&key(5), &record(now_ms() + 60_000)).await.expect("memory"));
+        assert!(store
+            .create(&key(4), &record(now_ms() + 100))
+            .await
+            .expect("memory"));
+        assert!(store
+            .create(&key(5), &record(now_ms() + 60_000))
+            .await
+            .expect("memory"));
         assert_eq!(store.len(), 2);
         // The sweeper runs once a second; give it two chances.
         for _ in 0..25 {
@@ -341,7 +347,11 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert_eq!(store.len(), 1, "the expired entry was swept without any request");
+        assert_eq!(
+            store.len(),
+            1,
+            "the expired entry was swept without any request"
+        );
         assert!(store.load(&key(5)).await.expect("memory").is_some());
     }
 
