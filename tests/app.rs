@@ -2,7 +2,8 @@
 
 mod common;
 
-#[allow(dead_code)]
+// The example brings its own copy of `support`, as `common` does.
+#[allow(dead_code, clippy::duplicate_mod)]
 #[path = "../examples/app.rs"]
 mod app;
 

@@ -1,9 +1,9 @@
 //! The `#[with_session]` attribute of [hyper-session]. Depend on
 //! `hyper-session`, which re-exports it and documents every option.
 //!
-//! Stages, each in its own module: [`args`] parses the options, [`handler`]
-//! finds the session and request parameters, [`valid`] checks the options
-//! (all errors at once), [`expand`] writes the new function.
+//! Stages, each in its own module: `args` parses the options, `handler`
+//! finds the session and request parameters, `valid` checks the options
+//! (all errors at once), `expand` writes the new function.
 //!
 //! [hyper-session]: https://docs.rs/hyper-session
 

@@ -46,7 +46,10 @@
 //!
 //! # Stores
 //!
-//! [`MemoryStore`] is the default. Implement [`SessionStore`] for your own.
+//! [`MemoryStore`] is the default; `RedisStore` (feature `redis`) serves
+//! several processes. Implement [`SessionStore`] for your own.
+//!
+//! [hyper]: https://docs.rs/hyper
 
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![warn(missing_docs)]

@@ -80,7 +80,12 @@ pub mod bench {
     /// Finds and verifies our cookie in `headers`; true if genuine.
     pub fn verify(sessions: &Sessions, config: &SessionConfig, headers: &HeaderMap) -> bool {
         matches!(
-            cookie::read(headers, config, sessions.keys(), crate::DEFAULT_MAX_COOKIE_LEN),
+            cookie::read(
+                headers,
+                config,
+                sessions.keys(),
+                crate::DEFAULT_MAX_COOKIE_LEN
+            ),
             Presented::Valid(..)
         )
     }

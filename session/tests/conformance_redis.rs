@@ -443,3 +443,49 @@ async fn one_round_trip_to_load_one_to_commit_none_without_a_cookie() {
     sessions.commit(&CONFIG, s).await.expect("commit");
     assert_eq!(cleanup(&url, &prefix).await, 0);
 }
+
+#[tokio::test]
+async fn sessions_with_hundreds_of_keys_are_written_and_changed_in_one_script_call() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix("many-keys");
+    let store = RedisStore::connect(&url)
+        .await
+        .expect("connect")
+        .with_prefix(&prefix);
+    let key = hyper_session::StoreKey::from_bytes([9; 32]);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    let now = u64::try_from(now).expect("ms");
+    let record = hyper_session::Record {
+        data: (0..1_000)
+            .map(|i| (format!("k{i}"), i.to_string()))
+            .collect(),
+        created_at: now,
+        renewed_at: now,
+        expires_at: now + 60_000,
+    };
+    assert!(store.create(&key, &record).await.expect("create"));
+    assert_eq!(store.load(&key).await.expect("load"), Some(record.clone()));
+
+    let removed: Vec<String> = (0..700).map(|i| format!("k{i}")).collect();
+    let added: Vec<(String, String)> = (1_000..1_700)
+        .map(|i| (format!("k{i}"), format!("\"{i}\"")))
+        .collect();
+    let update = hyper_session::Update {
+        set: added
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect(),
+        remove: removed.iter().map(String::as_str).collect(),
+        expires_at: now + 120_000,
+    };
+    assert!(store.update(&key, &update).await.expect("update"));
+    let mut expected = record;
+    update.apply_to(&mut expected);
+    assert_eq!(expected.data.len(), 1_000);
+    assert_eq!(store.load(&key).await.expect("load"), Some(expected));
+    store.delete(&key).await.expect("delete");
+    assert_eq!(cleanup(&url, &prefix).await, 0);
+}

@@ -1,7 +1,14 @@
 //! Captures `tracing` events so tests can check what the library logs.
+//!
+//! One process-wide subscriber collects every event: a thread-local one
+//! would miss events from callsites that another thread hit first (tracing
+//! caches a callsite's interest globally). A capture sees the events logged
+//! since it started, by any test of the binary, which is harmless for what
+//! the tests check: that some event says X, and that no event holds a
+//! secret of their own.
 
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::{Mutex, Once};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -14,22 +21,30 @@ pub struct Captured {
     pub text: String,
 }
 
-/// Collected events, shared with the subscriber.
-#[derive(Clone, Default)]
-pub struct Logs(Arc<Mutex<Vec<Captured>>>);
+static EVENTS: Mutex<Vec<Captured>> = Mutex::new(Vec::new());
+
+/// The events logged since [`Logs::capture`].
+pub struct Logs {
+    from: usize,
+}
+
+/// Kept for the call sites' shape; the subscriber is process-wide.
+pub struct Guard;
 
 impl Logs {
-    /// Installs a capturing subscriber for the current thread (use a
-    /// current-thread runtime so the server's tasks log here too).
-    pub fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
-        let logs = Self::default();
-        let subscriber = tracing_subscriber::registry().with(logs.clone());
-        let guard = tracing::subscriber::set_default(subscriber);
-        (logs, guard)
+    pub fn capture() -> (Self, Guard) {
+        static INSTALL: Once = Once::new();
+        INSTALL.call_once(|| {
+            let subscriber = tracing_subscriber::registry().with(Collector);
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other global subscriber");
+        });
+        let from = EVENTS.lock().expect("logs lock").len();
+        (Self { from }, Guard)
     }
 
     pub fn events(&self) -> Vec<Captured> {
-        self.0.lock().expect("logs lock").clone()
+        EVENTS.lock().expect("logs lock")[self.from..].to_vec()
     }
 
     pub fn any(&self, level: Level, needle: &str) -> bool {
@@ -57,11 +72,13 @@ impl Visit for Fields<'_> {
     }
 }
 
-impl<S: Subscriber> Layer<S> for Logs {
+struct Collector;
+
+impl<S: Subscriber> Layer<S> for Collector {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let mut text = String::new();
         event.record(&mut Fields(&mut text));
-        self.0.lock().expect("logs lock").push(Captured {
+        EVENTS.lock().expect("logs lock").push(Captured {
             level: *event.metadata().level(),
             text,
         });

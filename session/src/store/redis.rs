@@ -79,15 +79,17 @@ static UPDATE: LazyLock<Script> = LazyLock::new(|| Script::new(UPDATE_LUA));
 /// and `m:e` hold when the session was created, when its id was issued and
 /// when it ends, in ms since the Unix epoch. The key expires in Redis itself
 /// at `m:e` (`PEXPIREAT`), so Redis reclaims ended sessions; a session past
-/// `m:e` is never returned either way. The key is a SHA-256 of the session
-/// id, so a dump of Redis hands out no live session.
+/// `m:e` is never returned either way. The key holds a SHA-256 of the
+/// session id, not the id, so a dump of Redis hands out no live session.
 ///
 /// # Round trips
 ///
-/// Each call is one command: `load` an `HGETALL`; `create` and `update` one
-/// Lua script each (`EVALSHA`, atomic: `create` never overwrites, `update`
-/// never brings back a deleted session); `delete` a `DEL`. The very first
-/// script call on a Redis that does not know the script yet also loads it.
+/// Each call is one round trip: `load` an `HGETALL`; `create` and `update`
+/// one Lua script each (`EVALSHA`, atomic: `create` never overwrites,
+/// `update` never brings back a deleted session); `delete` a `DEL`. The
+/// very first script call on a Redis that does not know the script yet also
+/// loads it, and a call that finds its connection lost is sent once more
+/// (see below).
 ///
 /// # Failures
 ///
@@ -101,9 +103,13 @@ static UPDATE: LazyLock<Script> = LazyLock::new(|| Script::new(UPDATE_LUA));
 /// unreachable host), rather than holding it. When a call finds its
 /// connection lost or refused, the store retries it once on a fresh
 /// connection: after a Redis restart or a killed connection, the next
-/// request succeeds. While Redis stays down, requests get the manager's
-/// error response (503 by default), and work again once it is back, without
-/// restarting the server.
+/// request succeeds. (Every call is safe to repeat; a `create` that did run
+/// before its connection died answers "taken" the second time, and the
+/// manager stores the session under another fresh id, leaving an
+/// unreachable copy that Redis drops when it expires.) While Redis stays
+/// down, requests get the manager's error response (503 by default) at
+/// once, and work again once it is back, without restarting the server. A
+/// hung Redis fails a request after the response timeout.
 ///
 /// # Example
 ///
@@ -139,9 +145,10 @@ impl RedisStore {
     /// to one command.
     pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-    /// Connects to the Redis at `url` (`redis://[:password@]host[:port][/db]`,
-    /// or `rediss://` with a TLS feature of the `redis` crate), with
-    /// [`connection_config`](Self::connection_config).
+    /// Connects to the Redis at `url`
+    /// (`redis://[[user]:password@]host[:port][/db]`; `rediss://` needs a
+    /// TLS feature of the `redis` crate, enabled in your own Cargo.toml),
+    /// with [`connection_config`](Self::connection_config).
     ///
     /// # Errors
     ///
@@ -156,8 +163,10 @@ impl RedisStore {
         Ok(Self::from_connection(connection))
     }
 
-    /// Uses a connection set up by the caller, e.g. with other timeouts;
-    /// start from [`connection_config`](Self::connection_config).
+    /// Uses a connection set up by the caller (with the `redis` crate 0.32),
+    /// e.g. with other timeouts or TLS; start from
+    /// [`connection_config`](Self::connection_config). Keep its response
+    /// timeout below the manager's `store_timeout`.
     pub fn from_connection(connection: ConnectionManager) -> Self {
         Self {
             connection,

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# End-to-end load over loopback, side by side in one run:
+#   ours  = examples/counter.rs (#[with_session])
+#   bare  = the same endpoint on bare hyper, no session
+#   tower = the same endpoint on tower-sessions, same cookie options
+# Each server is pinned to one core (SERVER_CPU) with one tokio worker; the
+# load generator (benches/twins/src/bin/loadgen.rs) runs on the other core.
+# Two modes: `returning` (each connection is one client keeping its cookie)
+# and `new` (no cookie ever sent: every request is a new visitor).
+#
+#   benches/load.sh                                  # memory stores
+#   SESSION_STORE=redis://127.0.0.1:6379 benches/load.sh   # Redis stores
+#
+# Prints req/s, p50, p99, the server's CPU share, req/s per server-core-second,
+# and the ratios to bare hyper. With Redis, also Redis commands per request.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-32}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+PORT=${PORT:-3917}
+STORE=${SESSION_STORE:-}
+export SESSION_SECRET=${SESSION_SECRET:-load-test-secret-that-is-long-enough-1234}
+export TOKIO_WORKER_THREADS=1 RUST_LOG=warn
+
+echo "building (release)..." >&2
+cargo build --quiet --release --example counter --features redis
+(cd benches/twins && cargo build --quiet --release)
+OURS=target/release/examples/counter
+TWINS=benches/twins/target/release
+TICKS=$(getconf CLK_TCK)
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# run NAME MODE COMMAND...
+run() {
+    local name=$1 mode=$2; shift 2
+    ADDR=127.0.0.1:$PORT SESSION_STORE=$STORE taskset -c "$SERVER_CPU" "$@" >/dev/null 2>&1 &
+    local pid=$!
+    for _ in $(seq 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$PORT/session_test" && break
+        sleep 0.05
+    done
+    taskset -c "$LOAD_CPU" "$TWINS/loadgen" "http://127.0.0.1:$PORT/session_test" "$CONNECTIONS" 1 "$mode" >/dev/null
+    if [[ $STORE == redis://* ]]; then redis-cli -u "$STORE" CONFIG RESETSTAT >/dev/null; fi
+    local before after line
+    before=$(cpu_ticks "$pid")
+    line=$(taskset -c "$LOAD_CPU" "$TWINS/loadgen" "http://127.0.0.1:$PORT/session_test" "$CONNECTIONS" "$DURATION" "$mode")
+    after=$(cpu_ticks "$pid")
+    local cmds="-"
+    if [[ $STORE == redis://* ]]; then
+        local total requests
+        total=$(redis-cli -u "$STORE" INFO commandstats | awk -F'[=,:]' '/^cmdstat_/ && !/cmdstat_(info|config|ping|client|hello|select)/ {s += $3} END {print s+0}')
+        requests=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$line")
+        cmds=$(awk -v t="$total" -v r="$requests" 'BEGIN {printf "%.2f", t / r}')
+    fi
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    local rps p50 p99 errors
+    rps=$(sed -E 's/.*rps=([0-9]+).*/\1/' <<<"$line")
+    p50=$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$line")
+    p99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$line")
+    errors=$(sed -E 's/.*errors=([0-9]+).*/\1/' <<<"$line")
+    local cpu per_core
+    cpu=$(awk -v d=$((after - before)) -v t="$TICKS" -v s="$DURATION" 'BEGIN {printf "%.2f", d / t / s}')
+    per_core=$(awk -v r="$rps" -v c="$cpu" 'BEGIN {printf "%.0f", (c > 0 ? r / c : 0)}')
+    printf '%-6s %-9s %8s %7s %7s %5s %9s %6s %6s\n' "$name" "$mode" "$rps" "$p50" "$p99" "$cpu" "$per_core" "$cmds" "$errors"
+    echo "$name $mode $rps $per_core" >>"$RESULTS"
+}
+
+RESULTS=$(mktemp)
+echo "store: ${STORE:-memory}; $CONNECTIONS connections, ${DURATION}s per run; $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
+printf '%-6s %-9s %8s %7s %7s %5s %9s %6s %6s\n' server mode req/s p50_us p99_us cpu req/core-s cmd/req errors
+for mode in returning new; do
+    run bare "$mode" "$TWINS/bare"
+    run ours "$mode" "$OURS"
+    run tower "$mode" "$TWINS/tower_twin"
+done
+echo
+echo "ratios to bare hyper (req/s, and req per server-core-second):"
+awk '{rps[$1" "$2] = $3; core[$1" "$2] = $4}
+     END {
+       split("returning new", modes, " ");
+       for (i = 1; i <= 2; i++) {
+         m = modes[i];
+         for (s in rps) { split(s, p, " "); if (p[2] == m && p[1] != "bare")
+           printf "  %-6s %-9s %.2f  %.2f\n", p[1], m, rps[s] / rps["bare " m], core[s] / core["bare " m] }
+       }
+     }' "$RESULTS"
+rm -f "$RESULTS"
