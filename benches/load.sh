@@ -11,12 +11,15 @@
 #   benches/load.sh                                  # memory stores
 #   SESSION_STORE=redis://127.0.0.1:6379 benches/load.sh   # Redis stores
 #
-# Prints req/s, p50, p99, the server's CPU share, req/s per server-core-second,
-# and the ratios to bare hyper. With Redis, also Redis commands per request.
+# The servers take turns, ROUNDS times, so that a noisy neighbour hurts all
+# of them alike; the table shows the median of the rounds: req/s, p50, p99,
+# the server's CPU share, req/s per server-core-second, and the ratios to
+# bare hyper. With Redis, also Redis commands per request.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${DURATION:-10}
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-32}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -65,27 +68,38 @@ run() {
     local cpu per_core
     cpu=$(awk -v d=$((after - before)) -v t="$TICKS" -v s="$DURATION" 'BEGIN {printf "%.2f", d / t / s}')
     per_core=$(awk -v r="$rps" -v c="$cpu" 'BEGIN {printf "%.0f", (c > 0 ? r / c : 0)}')
-    printf '%-6s %-9s %8s %7s %7s %5s %9s %6s %6s\n' "$name" "$mode" "$rps" "$p50" "$p99" "$cpu" "$per_core" "$cmds" "$errors"
-    echo "$name $mode $rps $per_core" >>"$RESULTS"
+    echo "  round: $name $mode rps=$rps p99_us=$p99 cpu=$cpu" >&2
+    echo "$name $mode $rps $p50 $p99 $cpu $per_core $cmds $errors" >>"$RESULTS"
 }
 
 RESULTS=$(mktemp)
 echo "store: ${STORE:-memory}; $CONNECTIONS connections, ${DURATION}s per run; $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
-printf '%-6s %-9s %8s %7s %7s %5s %9s %6s %6s\n' server mode req/s p50_us p99_us cpu req/core-s cmd/req errors
+for round in $(seq "$ROUNDS"); do
+    for mode in returning new; do
+        run bare "$mode" "$TWINS/bare"
+        run ours "$mode" "$OURS"
+        run tower "$mode" "$TWINS/tower_twin"
+    done
+done
+printf '%-6s %-9s %8s %7s %7s %5s %9s %7s %6s\n' server mode req/s p50_us p99_us cpu req/core-s cmd/req errors
+# Medians over the rounds, column by column.
 for mode in returning new; do
-    run bare "$mode" "$TWINS/bare"
-    run ours "$mode" "$OURS"
-    run tower "$mode" "$TWINS/tower_twin"
+    for name in bare ours tower; do
+        row=$(awk -v n="$name" -v m="$mode" '$1 == n && $2 == m' "$RESULTS")
+        median() { cut -d' ' -f"$1" <<<"$row" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+        printf '%-6s %-9s %8s %7s %7s %5s %9s %7s %6s\n' "$name" "$mode" "$(median 3)" "$(median 4)" \
+            "$(median 5)" "$(median 6)" "$(median 7)" "$(median 8)" "$(median 9)"
+        echo "$name $mode $(median 3) $(median 7)" >>"$RESULTS.median"
+    done
 done
 echo
-echo "ratios to bare hyper (req/s, and req per server-core-second):"
+echo "ratios to bare hyper (req/s, and req per server-core-second), medians of $ROUNDS rounds:"
 awk '{rps[$1" "$2] = $3; core[$1" "$2] = $4}
      END {
-       split("returning new", modes, " ");
-       for (i = 1; i <= 2; i++) {
-         m = modes[i];
-         for (s in rps) { split(s, p, " "); if (p[2] == m && p[1] != "bare")
-           printf "  %-6s %-9s %.2f  %.2f\n", p[1], m, rps[s] / rps["bare " m], core[s] / core["bare " m] }
+       split("returning new", modes, " "); split("ours tower", names, " ");
+       for (i = 1; i <= 2; i++) for (j = 1; j <= 2; j++) {
+         k = names[j] " " modes[i];
+         printf "  %-6s %-9s %.2f  %.2f\n", names[j], modes[i], rps[k] / rps["bare " modes[i]], core[k] / core["bare " modes[i]]
        }
-     }' "$RESULTS"
-rm -f "$RESULTS"
+     }' "$RESULTS.median"
+rm -f "$RESULTS" "$RESULTS.median"

@@ -76,6 +76,9 @@ fn parts(c: &mut Criterion) {
     group.bench_function("sign", |b| {
         b.iter(|| bench::sign(&sessions, &CONFIG, [7; 32]))
     });
+    group.bench_function("set_cookie", |b| {
+        b.iter(|| bench::set_cookie(&CONFIG, &value))
+    });
     group.bench_function("parse_and_verify", |b| {
         b.iter(|| bench::verify(&sessions, &CONFIG, &headers))
     });
@@ -106,6 +109,12 @@ fn handlers(c: &mut Criterion) {
         HeaderValue::from_str(set.split(';').next().expect("pair")).expect("header")
     });
 
+    // New visitors who write fill their store; give them their own, so the
+    // other cases measure a store of ordinary size.
+    let filling = Sessions::builder()
+        .secret("benchmark secret, thirty-two bytes long")
+        .build()
+        .expect("manager");
     let mut group = c.benchmark_group("handler");
     let cases: [(&str, &'static str, Option<&HeaderValue>); 4] = [
         ("new_visitor_reads", "/read", None),

@@ -25,28 +25,34 @@ const VALUE_LEN: usize = ID_B64_LEN + 1 + ID_B64_LEN;
 /// Finds our cookie in every `Cookie` header (HTTP/2 sends one per cookie)
 /// and checks its tag. The first value that verifies wins; values longer
 /// than `max_len` are rejected before any decoding.
+///
+/// Parsing is by hand, on bytes, without allocating: a request needs one
+/// `name=value` pair out of the header, and a full cookie parser spent
+/// more time than the HMAC check (measured in `benches/request_path.rs`).
+/// As RFC 6265 says, pairs are split at `;` and whitespace around names and
+/// values is ignored.
 pub(crate) fn read(
     headers: &HeaderMap,
     config: &SessionConfig,
     keys: &Keys,
     max_len: usize,
 ) -> Presented {
-    let name = config.cookie_name();
+    let name = config.cookie_name().as_bytes();
     let mut seen = false;
     for header in headers.get_all(COOKIE) {
-        let Ok(header) = header.to_str() else {
-            continue;
-        };
-        for cookie in cookie::Cookie::split_parse(header).flatten() {
-            if cookie.name() != name {
+        for pair in header.as_bytes().split(|b| *b == b';') {
+            let Some(eq) = pair.iter().position(|b| *b == b'=') else {
+                continue;
+            };
+            if pair[..eq].trim_ascii() != name {
                 continue;
             }
             seen = true;
-            let value = cookie.value();
+            let value = pair[eq + 1..].trim_ascii();
             if value.len() > max_len {
                 continue;
             }
-            if let Some((id, verified)) = verify(value, name, keys) {
+            if let Some((id, verified)) = verify(value, config.cookie_name(), keys) {
                 return Presented::Valid(SessionId::from_bytes(id), verified);
             }
         }
@@ -58,20 +64,18 @@ pub(crate) fn read(
     }
 }
 
-fn verify(value: &str, name: &str, keys: &Keys) -> Option<([u8; ID_LEN], Verified)> {
-    if value.len() != VALUE_LEN {
+fn verify(value: &[u8], name: &str, keys: &Keys) -> Option<([u8; ID_LEN], Verified)> {
+    if value.len() != VALUE_LEN || value[ID_B64_LEN] != b'.' {
         return None;
     }
-    let (id_text, tag_text) = value.split_at_checked(ID_B64_LEN)?;
-    let tag_text = tag_text.strip_prefix('.')?;
-    let id = decode_32(id_text)?;
-    let tag = decode_32(tag_text)?;
+    let id = decode_32(&value[..ID_B64_LEN])?;
+    let tag = decode_32(&value[ID_B64_LEN + 1..])?;
     keys.verify(name, &id, &tag).map(|v| (id, v))
 }
 
 /// Decodes 43 base64url characters into 32 bytes, on the stack.
 /// The engine rejects non-canonical trailing bits, so each value has one spelling.
-fn decode_32(text: &str) -> Option<[u8; 32]> {
+fn decode_32(text: &[u8]) -> Option<[u8; 32]> {
     // The engine's size estimate for 43 characters is 33 bytes.
     let mut buf = [0u8; 33];
     let n = URL_SAFE_NO_PAD.decode_slice(text, &mut buf).ok()?;
@@ -96,32 +100,45 @@ pub(crate) fn value(id: &SessionId, config: &SessionConfig, keys: &Keys) -> Stri
 ///
 /// A removal repeats Path, Domain, Secure, HttpOnly and SameSite: browsers
 /// ignore a removal whose path or domain differ from the cookie's.
+///
+/// Written by hand into one buffer: every part was checked when the config
+/// was built (a token name, path and domain without `;` or controls) and the
+/// value is base64url, so there is nothing to escape, and the cookie crate's
+/// builder cost four times as much (`benches/request_path.rs`, `set_cookie`).
 pub(crate) fn set_cookie(config: &SessionConfig, value: Option<&str>) -> HeaderValue {
-    let mut builder = cookie::Cookie::build((config.cookie_name(), value.unwrap_or("")))
-        .path(config.path())
-        .secure(config.secure())
-        .http_only(config.http_only())
-        .same_site(match config.same_site() {
-            SameSite::Strict => cookie::SameSite::Strict,
-            SameSite::Lax => cookie::SameSite::Lax,
-            SameSite::None => cookie::SameSite::None,
-        });
+    use std::fmt::Write as _;
+    let name = config.cookie_name();
+    let mut out = String::with_capacity(name.len() + VALUE_LEN + 96);
+    out.push_str(name);
+    out.push('=');
+    out.push_str(value.unwrap_or(""));
+    if config.http_only() {
+        out.push_str("; HttpOnly");
+    }
+    out.push_str(match config.same_site() {
+        SameSite::Strict => "; SameSite=Strict",
+        SameSite::Lax => "; SameSite=Lax",
+        SameSite::None => "; SameSite=None",
+    });
+    if config.secure() {
+        out.push_str("; Secure");
+    }
+    out.push_str("; Path=");
+    out.push_str(config.path());
     if let Some(domain) = config.domain() {
-        builder = builder.domain(domain);
+        out.push_str("; Domain=");
+        out.push_str(domain);
     }
-    let max_age = match value {
-        None => Some(0),
-        Some(_) if config.max_age() > 0 => Some(config.max_age()),
-        Some(_) => None,
-    };
-    if let Some(seconds) = max_age {
-        let seconds = i64::try_from(seconds).unwrap_or(i64::MAX);
-        builder = builder.max_age(cookie::time::Duration::seconds(seconds));
+    match value {
+        None => out.push_str("; Max-Age=0"),
+        Some(_) if config.max_age() > 0 => {
+            let _ = write!(out, "; Max-Age={}", config.max_age());
+        }
+        Some(_) => {}
     }
-    // Every part was checked at compile time (token name, attribute-safe
-    // path and domain) and the value is base64url, so this never fails.
-    HeaderValue::try_from(builder.build().to_string())
-        .unwrap_or_else(|_| HeaderValue::from_static(""))
+    // Only a config built without `validated()` could hold a forbidden
+    // byte; such a cookie is dropped rather than sent malformed.
+    HeaderValue::try_from(out).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 #[cfg(test)]

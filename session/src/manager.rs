@@ -48,6 +48,8 @@ pub struct Sessions {
 struct Inner {
     keys: Keys,
     store: Box<dyn DynStore>,
+    /// Whether the store leaves the process (and so can hang).
+    shared: bool,
     max_session_bytes: usize,
     max_cookie_len: usize,
     store_timeout: Duration,
@@ -160,7 +162,7 @@ impl Sessions {
     pub async fn commit(
         &self,
         config: &SessionConfig,
-        session: Session,
+        mut session: Session,
     ) -> Result<Option<HeaderValue>, StoreError> {
         let now = now_ms();
         let life = Lifetime::of(config);
@@ -171,7 +173,7 @@ impl Sessions {
                     return Ok(None);
                 }
                 let record = Record {
-                    data: session.data().clone(),
+                    data: session.take_data(),
                     created_at: now,
                     renewed_at: now,
                     expires_at: life.expires_at(now, now),
@@ -187,8 +189,12 @@ impl Sessions {
             }
             (Origin::Loaded(loaded), action) => {
                 if action == Action::Cycle || life.renewal_due(loaded.renewed_at, now) {
+                    let Origin::Loaded(loaded) = session.take_origin() else {
+                        unreachable!("matched as loaded above")
+                    };
+                    let data = session.take_data();
                     return self
-                        .cycle(config, &session, loaded, &life, now)
+                        .cycle(config, data, &loaded, &life, now)
                         .await
                         .map(Some);
                 }
@@ -226,13 +232,13 @@ impl Sessions {
     async fn cycle(
         &self,
         config: &SessionConfig,
-        session: &Session,
+        data: std::collections::HashMap<String, String>,
         loaded: &Loaded,
         life: &Lifetime,
         now: u64,
     ) -> Result<HeaderValue, StoreError> {
         let record = Record {
-            data: session.data().clone(),
+            data,
             created_at: loaded.created_at,
             renewed_at: now,
             expires_at: life.expires_at(loaded.created_at, now),
@@ -270,10 +276,16 @@ impl Sessions {
         cookie::set_cookie(config, Some(&cookie::value(id, config, &self.inner.keys)))
     }
 
+    /// Runs one store call under the store timeout. A store private to the
+    /// process (the memory store) answers without waiting on anything, so
+    /// it skips the timer and its clock read.
     async fn call<T>(
         &self,
         fut: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
+        if !self.inner.shared {
+            return fut.await;
+        }
         let limit = self.inner.store_timeout;
         tokio::time::timeout(limit, fut)
             .await
@@ -365,6 +377,7 @@ impl SessionsBuilder {
         Ok(Sessions {
             inner: Arc::new(Inner {
                 keys: Keys::new(&current, &older),
+                shared: store.is_shared(),
                 store,
                 max_session_bytes: self.max_session_bytes.unwrap_or(DEFAULT_MAX_SESSION_BYTES),
                 max_cookie_len: self.max_cookie_len.unwrap_or(DEFAULT_MAX_COOKIE_LEN),

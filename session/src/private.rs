@@ -77,6 +77,11 @@ pub mod bench {
         cookie::value(&SessionId::from_bytes(id), config, sessions.keys())
     }
 
+    /// The `Set-Cookie` header for `value`.
+    pub fn set_cookie(config: &SessionConfig, value: &str) -> http::HeaderValue {
+        cookie::set_cookie(config, Some(value))
+    }
+
     /// Finds and verifies our cookie in `headers`; true if genuine.
     pub fn verify(sessions: &Sessions, config: &SessionConfig, headers: &HeaderMap) -> bool {
         matches!(

@@ -243,6 +243,11 @@ impl Session {
         &self.origin
     }
 
+    /// Takes the origin out, for a commit that consumes it.
+    pub(crate) fn take_origin(&mut self) -> Origin {
+        std::mem::replace(&mut self.origin, Origin::Detached)
+    }
+
     pub(crate) fn action(&self) -> Action {
         self.action
     }
@@ -251,8 +256,9 @@ impl Session {
         !self.changed.is_empty()
     }
 
-    pub(crate) fn data(&self) -> &HashMap<String, String> {
-        &self.data
+    /// Takes the data out, for a commit that stores all of it.
+    pub(crate) fn take_data(&mut self) -> HashMap<String, String> {
+        std::mem::take(&mut self.data)
     }
 
     /// The changed keys: `Some(value)` for a write, `None` for a removal.

@@ -22,11 +22,10 @@ const EVICTION_SAMPLE: usize = 8;
 /// - **Sharded**: 64 independently locked maps, so requests rarely wait on
 ///   each other; no lock is held across an `.await`.
 /// - **Bounded**: at most `capacity` sessions, so a flood of visitors cannot
-///   exhaust memory. A full shard first drops its expired entries; if none
-///   expired, it evicts, among a sample of 8 of its entries, the one closest
-///   to expiry (an approximation of "evict the idlest", as Redis's
-///   `volatile-ttl` does). Evicting is bounded work on the request that
-///   needs the room.
+///   exhaust memory. A full shard evicts, among a sample of 8 of its
+///   entries, the one closest to expiry (an approximation of "evict the
+///   idlest", as Redis's `volatile-ttl` does): bounded work on the request
+///   that needs the room, never a scan of the shard.
 /// - **Reclaimed**: a background thread drops expired entries once a second,
 ///   one shard at a time, so requests never stall behind a full sweep. The
 ///   thread ends when the store is dropped. Expired entries are also never
@@ -194,13 +193,11 @@ impl Entry {
     }
 }
 
-/// Makes room in a full shard: expired entries first, else the entry closest
-/// to expiry among a small sample.
-fn make_room(shard: &mut Shard, per_shard: usize, now: u64) {
-    if shard.len() < per_shard {
-        return;
-    }
-    shard.retain(|_, e| e.expires_at > now);
+/// Makes room in a full shard: evicts, among a small sample, the entry
+/// closest to expiry (an expired one, if the sample holds any). Bounded
+/// work: a flood that keeps the store full never pays for a full scan;
+/// expired entries in general are the sweeper's job.
+fn make_room(shard: &mut Shard, per_shard: usize) {
     if shard.len() < per_shard {
         return;
     }
@@ -226,15 +223,23 @@ impl SessionStore for MemoryStore {
     }
 
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<bool, StoreError> {
+        use std::collections::hash_map::Entry as Slot;
         let now = now_ms();
         let entry = Entry::from_record(record);
         let mut shard = self.shard(key);
-        if shard.get(key).is_some_and(|e| e.expires_at > now) {
-            return Ok(false);
+        make_room(&mut shard, self.shared.per_shard);
+        // One lookup: on a large store each probe is a cache miss.
+        match shard.entry(*key) {
+            Slot::Occupied(slot) if slot.get().expires_at > now => Ok(false),
+            Slot::Occupied(mut slot) => {
+                slot.insert(entry);
+                Ok(true)
+            }
+            Slot::Vacant(slot) => {
+                slot.insert(entry);
+                Ok(true)
+            }
         }
-        make_room(&mut shard, self.shared.per_shard, now);
-        shard.insert(*key, entry);
-        Ok(true)
     }
 
     async fn update(&self, key: &StoreKey, update: &Update<'_>) -> Result<bool, StoreError> {
