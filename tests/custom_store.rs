@@ -52,10 +52,9 @@ impl SessionStore for CountingStore {
         Ok(true)
     }
 
-    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+    async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
         self.writes.fetch_add(1, Ordering::SeqCst);
-        self.map.lock().expect("lock").remove(key);
-        Ok(())
+        Ok(self.map.lock().expect("lock").remove(key).is_some())
     }
 }
 

@@ -57,7 +57,7 @@ impl SessionStore for Switchable {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.update(key, update).await
     }
-    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+    async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
         self.check()?;
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.delete(key).await

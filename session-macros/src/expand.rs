@@ -84,6 +84,7 @@ fn expand(args: &Args, handler: HandlerFn, analysis: &Analysis) -> TokenStream {
     let on_error = generated("__hyper_session_on_error");
     let out = generated("__hyper_session_output");
     let error = generated("__hyper_session_error");
+    let fake_return = generated("__hyper_session_return");
 
     let config_expr = config_expr(args, &private);
     let on_error_fn = args.on_error.as_ref().map_or_else(
@@ -113,7 +114,7 @@ fn expand(args: &Args, handler: HandlerFn, analysis: &Analysis) -> TokenStream {
             let #on_error: #private::OnError<#as_output::Body> = #on_error_fn;
             let #manager: #private::Sessions = #manager_expr;
             #[allow(unused_mut)]
-            let mut #session = match #private::load(&#manager, &#config, &#request).await {
+            let mut #session = match #private::load(&#manager, &#config, #request.headers()).await {
                 ::core::result::Result::Ok(s) => s,
                 ::core::result::Result::Err(#error) => {
                     return #as_output::from_response(#private::failed(&#error, #on_error));
@@ -128,8 +129,8 @@ fn expand(args: &Args, handler: HandlerFn, analysis: &Analysis) -> TokenStream {
                     // infer exactly as in the original function.
                     #[allow(unreachable_code, clippy::diverging_sub_expression)]
                     if false {
-                        let __hyper_session_return: #output = loop {};
-                        return __hyper_session_return;
+                        let #fake_return: #output = loop {};
+                        return #fake_return;
                     }
                     #body
                 }

@@ -121,16 +121,22 @@ async fn records<S: SessionStore>(store: &S) {
         "update must never create an entry"
     );
 
-    store.delete(&key).await.expect("delete");
+    assert!(
+        store.delete(&key).await.expect("delete"),
+        "delete must report that the entry existed"
+    );
     assert_eq!(
         store.load(&key).await.expect("load"),
         None,
         "delete must remove the entry"
     );
-    store
-        .delete(&key)
-        .await
-        .expect("deleting an unknown key is not an error");
+    assert!(
+        !store
+            .delete(&key)
+            .await
+            .expect("deleting an unknown key is not an error"),
+        "delete must report that there was no entry"
+    );
 }
 
 /// An entry past its `expires_at` is gone.
@@ -245,6 +251,28 @@ async fn lifecycle(sessions: &Sessions) {
             .expect("load")
             .is_new(),
         "a commit racing destroy must not resurrect the session"
+    );
+
+    // A login (cycle_id) racing a logout: the logout stays final.
+    let mut s = sessions
+        .load(&CONFIG, &HeaderMap::new())
+        .await
+        .expect("load");
+    s.insert("user", "bob").expect("insert");
+    let third = cookie_header(
+        &commit(sessions, s)
+            .await
+            .expect("a new session sets a cookie"),
+    );
+    let mut login = sessions.load(&CONFIG, &third).await.expect("load");
+    let mut logout = sessions.load(&CONFIG, &third).await.expect("load");
+    logout.destroy();
+    commit(sessions, logout).await;
+    login.cycle_id();
+    assert_eq!(
+        commit(sessions, login).await,
+        None,
+        "a cycle_id racing destroy must not move the session to a new id (nor set a cookie)"
     );
 }
 

@@ -48,8 +48,8 @@ pub struct Sessions {
 struct Inner {
     keys: Keys,
     store: Box<dyn DynStore>,
-    /// Whether the store leaves the process (and so can hang).
-    shared: bool,
+    /// Whether store calls can wait, and so run under `store_timeout`.
+    may_block: bool,
     max_session_bytes: usize,
     max_cookie_len: usize,
     store_timeout: Duration,
@@ -193,10 +193,7 @@ impl Sessions {
                         unreachable!("matched as loaded above")
                     };
                     let data = session.take_data();
-                    return self
-                        .cycle(config, data, &loaded, &life, now)
-                        .await
-                        .map(Some);
+                    return self.cycle(config, data, &loaded, &life, now).await;
                 }
                 let expires_at = life.expires_at(loaded.created_at, now);
                 let refresh = life.refresh_due(loaded.expires_at, expires_at);
@@ -229,6 +226,13 @@ impl Sessions {
     }
 
     /// Moves the session to a new id; the old one stops working at once.
+    ///
+    /// The old entry is deleted first, and the move happens only if it was
+    /// still there: a logout (or expiry) that won the race is final, never
+    /// undone by a login or renewal committing after it. The new entry holds
+    /// this request's view of the data; a concurrent request's change to
+    /// other keys, committed between this request's load and this move, is
+    /// not carried over.
     async fn cycle(
         &self,
         config: &SessionConfig,
@@ -236,7 +240,11 @@ impl Sessions {
         loaded: &Loaded,
         life: &Lifetime,
         now: u64,
-    ) -> Result<HeaderValue, StoreError> {
+    ) -> Result<Option<HeaderValue>, StoreError> {
+        if !self.call(self.inner.store.delete(&loaded.key)).await? {
+            tracing::debug!(session = %loaded.key.fingerprint(), "session ended during the request; not moved to a new id");
+            return Ok(None);
+        }
         let record = Record {
             data,
             created_at: loaded.created_at,
@@ -244,13 +252,12 @@ impl Sessions {
             expires_at: life.expires_at(loaded.created_at, now),
         };
         let id = self.create(&record).await?;
-        self.call(self.inner.store.delete(&loaded.key)).await?;
         tracing::debug!(
             from = %loaded.key.fingerprint(),
             to = %id.store_key().fingerprint(),
             "session id cycled"
         );
-        Ok(self.cookie_for(config, &id))
+        Ok(Some(self.cookie_for(config, &id)))
     }
 
     /// Stores `record` under a fresh id. A collision of 256-bit random ids
@@ -276,14 +283,13 @@ impl Sessions {
         cookie::set_cookie(config, Some(&cookie::value(id, config, &self.inner.keys)))
     }
 
-    /// Runs one store call under the store timeout. A store private to the
-    /// process (the memory store) answers without waiting on anything, so
-    /// it skips the timer and its clock read.
+    /// Runs one store call under the store timeout, unless the store says
+    /// its calls never wait (the memory store), which saves the timer.
     async fn call<T>(
         &self,
         fut: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        if !self.inner.shared {
+        if !self.inner.may_block {
             return fut.await;
         }
         let limit = self.inner.store_timeout;
@@ -377,7 +383,7 @@ impl SessionsBuilder {
         Ok(Sessions {
             inner: Arc::new(Inner {
                 keys: Keys::new(&current, &older),
-                shared: store.is_shared(),
+                may_block: store.may_block(),
                 store,
                 max_session_bytes: self.max_session_bytes.unwrap_or(DEFAULT_MAX_SESSION_BYTES),
                 max_cookie_len: self.max_cookie_len.unwrap_or(DEFAULT_MAX_COOKIE_LEN),

@@ -2,7 +2,7 @@
 //! anything here may change in any release.
 
 use http::header::SET_COOKIE;
-use http::{Request, Response};
+use http::Response;
 
 pub use crate::config::{SameSite, SessionConfig, SkipHeader};
 pub use crate::error::StoreError;
@@ -25,13 +25,15 @@ pub fn default_manager() -> Result<Sessions, StoreError> {
     Sessions::global().cloned().map_err(StoreError::backend)
 }
 
-/// Steps 1 to 3: skip header, cookie, load.
-pub async fn load<B>(
+/// Steps 1 to 3: skip header, cookie, load. Takes the headers, not the
+/// request, so the handler's future needs only `HeaderMap: Sync`, whatever
+/// the body type.
+pub async fn load(
     manager: &Sessions,
     config: &SessionConfig,
-    request: &Request<B>,
+    headers: &http::HeaderMap,
 ) -> Result<Session, StoreError> {
-    manager.load(config, request.headers()).await
+    manager.load(config, headers).await
 }
 
 /// Step 5: commit if the handler returned a response, and append the
@@ -72,9 +74,13 @@ pub mod bench {
     use crate::id::SessionId;
     use crate::Sessions;
 
-    /// The cookie value `id.tag` for a fixed id.
-    pub fn sign(sessions: &Sessions, config: &SessionConfig, id: [u8; 32]) -> String {
-        cookie::value(&SessionId::from_bytes(id), config, sessions.keys())
+    /// A cookie value `id.tag` for a fresh random id (not a chosen one: this
+    /// hook must not be a way to forge cookies).
+    pub fn sign_fresh(sessions: &Sessions, config: &SessionConfig) -> String {
+        match SessionId::generate() {
+            Ok(id) => cookie::value(&id, config, sessions.keys()),
+            Err(_) => String::new(),
+        }
     }
 
     /// The `Set-Cookie` header for `value`.

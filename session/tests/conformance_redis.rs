@@ -429,8 +429,8 @@ async fn one_round_trip_to_load_one_to_commit_none_without_a_cookie() {
     );
     assert_eq!(
         proxy.take(),
-        ["HGETALL", "EVALSHA", "DEL"],
-        "cycle_id: create the new, delete the old"
+        ["HGETALL", "DEL", "EVALSHA"],
+        "cycle_id: delete the old (it must still exist), then create the new"
     );
 
     let mut s = sessions.load(&CONFIG, &cycled).await.expect("load");

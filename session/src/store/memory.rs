@@ -254,12 +254,19 @@ impl SessionStore for MemoryStore {
         }
     }
 
-    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
-        self.shard(key).remove(key);
-        Ok(())
+    async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
+        let now = now_ms();
+        Ok(self
+            .shard(key)
+            .remove(key)
+            .is_some_and(|e| e.expires_at > now))
     }
 
     fn is_shared(&self) -> bool {
+        false
+    }
+
+    fn may_block(&self) -> bool {
         false
     }
 }

@@ -82,9 +82,8 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///         update.apply_to(record);
 ///         Ok(true)
 ///     }
-///     async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
-///         self.0.lock().unwrap().remove(key);
-///         Ok(())
+///     async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
+///         Ok(self.0.lock().unwrap().remove(key).is_some())
 ///     }
 ///     fn is_shared(&self) -> bool {
 ///         false // lives and dies with this process
@@ -115,13 +114,23 @@ pub trait SessionStore: Send + Sync + 'static {
         update: &Update<'_>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Deletes the entry under `key`, if any.
-    fn delete(&self, key: &StoreKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Deletes the entry under `key`, if any; returns whether there was one.
+    /// `cycle_id` relies on that answer: a session that was deleted (logged
+    /// out) while the request ran is not moved to a new id.
+    fn delete(&self, key: &StoreKey) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Whether other processes read this store. A shared store needs an
     /// explicit secret, the same in every process; a store private to the
     /// process can run with a random per-process key. Defaults to `true`.
     fn is_shared(&self) -> bool {
+        true
+    }
+
+    /// Whether calls can wait on anything (I/O, a lock held elsewhere), and
+    /// so run under the manager's `store_timeout`. Defaults to `true`;
+    /// return `false` only if every call completes without waiting, as the
+    /// memory store's do, to save the timer.
+    fn may_block(&self) -> bool {
         true
     }
 }
@@ -162,11 +171,14 @@ impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
         S::update(self, key, update)
     }
-    fn delete(&self, key: &StoreKey) -> impl Future<Output = Result<(), StoreError>> + Send {
+    fn delete(&self, key: &StoreKey) -> impl Future<Output = Result<bool, StoreError>> + Send {
         S::delete(self, key)
     }
     fn is_shared(&self) -> bool {
         S::is_shared(self)
+    }
+    fn may_block(&self) -> bool {
+        S::may_block(self)
     }
 }
 
@@ -183,8 +195,9 @@ pub(crate) trait DynStore: Send + Sync {
         key: &'a StoreKey,
         update: &'a Update<'a>,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
-    fn delete<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn delete<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<bool, StoreError>>;
     fn is_shared(&self) -> bool;
+    fn may_block(&self) -> bool;
 }
 
 impl<S: SessionStore> DynStore for S {
@@ -205,10 +218,13 @@ impl<S: SessionStore> DynStore for S {
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(SessionStore::update(self, key, update))
     }
-    fn delete<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn delete<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(SessionStore::delete(self, key))
     }
     fn is_shared(&self) -> bool {
         SessionStore::is_shared(self)
+    }
+    fn may_block(&self) -> bool {
+        SessionStore::may_block(self)
     }
 }

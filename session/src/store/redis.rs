@@ -296,17 +296,18 @@ impl SessionStore for RedisStore {
         Ok(stored == 1)
     }
 
-    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+    async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
         let name = self.key(key);
         let name = name.as_str();
-        self.retry("Redis DEL failed", move |mut conn| async move {
-            redis::cmd("DEL")
-                .arg(name)
-                .query_async::<i64>(&mut conn)
-                .await
-        })
-        .await?;
-        Ok(())
+        let deleted = self
+            .retry("Redis DEL failed", move |mut conn| async move {
+                redis::cmd("DEL")
+                    .arg(name)
+                    .query_async::<i64>(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(deleted > 0)
     }
 }
 
