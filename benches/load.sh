@@ -36,6 +36,10 @@ cargo build --quiet --release --example counter --features redis
 OURS=target/release/examples/counter
 TWINS=benches/twins/target/release
 TICKS=$(getconf CLK_TCK)
+# Instructions per request (user + kernel) are immune to the noise of a
+# shared machine, unlike req/s: the steadiest measure of server cost.
+PERF=""
+if command -v perf >/dev/null && perf stat -x, -e instructions true 2>&1 | grep -q '^[0-9]'; then PERF=1; fi
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
@@ -50,10 +54,23 @@ run() {
     done
     taskset -c "$LOAD_CPU" "$TWINS/loadgen" "http://127.0.0.1:$PORT/session_test" "$CONNECTIONS" 1 "$mode" >/dev/null
     if [[ $STORE == redis://* ]]; then redis-cli -u "$STORE" CONFIG RESETSTAT >/dev/null; fi
-    local before after line
+    local before after line perf_out perf_pid=""
+    perf_out=$(mktemp)
+    if [[ -n $PERF ]]; then
+        perf stat -x, -e instructions:u,instructions:k -p "$pid" -o "$perf_out" &
+        perf_pid=$!
+    fi
     before=$(cpu_ticks "$pid")
     line=$(taskset -c "$LOAD_CPU" "$TWINS/loadgen" "http://127.0.0.1:$PORT/session_test" "$CONNECTIONS" "$DURATION" "$mode")
     after=$(cpu_ticks "$pid")
+    local insns="-"
+    if [[ -n $perf_pid ]]; then
+        kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
+        local requests_done
+        requests_done=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$line")
+        insns=$(awk -F, -v r="$requests_done" '/instructions/ {s += $1} END {printf "%.0f", (r > 0 ? s / r / 1000 : 0)}' "$perf_out")
+    fi
+    rm -f "$perf_out"
     local cmds="-"
     if [[ $STORE == redis://* ]]; then
         local total requests
@@ -70,8 +87,8 @@ run() {
     local cpu per_core
     cpu=$(awk -v d=$((after - before)) -v t="$TICKS" -v s="$DURATION" 'BEGIN {printf "%.2f", d / t / s}')
     per_core=$(awk -v r="$rps" -v c="$cpu" 'BEGIN {printf "%.0f", (c > 0 ? r / c : 0)}')
-    echo "  round: $name $mode rps=$rps p99_us=$p99 cpu=$cpu" >&2
-    echo "$name $mode $rps $p50 $p99 $cpu $per_core $cmds $errors" >>"$RESULTS"
+    echo "  round: $name $mode rps=$rps p99_us=$p99 cpu=$cpu kinsn/req=$insns" >&2
+    echo "$name $mode $rps $p50 $p99 $cpu $per_core $cmds $errors $insns" >>"$RESULTS"
 }
 
 RESULTS=$(mktemp)
@@ -83,25 +100,30 @@ for round in $(seq "$ROUNDS"); do
         run tower "$mode" "$TWINS/tower_twin"
     done
 done
-printf '%-6s %-9s %8s %7s %7s %5s %9s %7s %6s\n' server mode req/s p50_us p99_us cpu req/core-s cmd/req errors
+printf '%-6s %-9s %8s %7s %7s %5s %9s %7s %6s %10s\n' server mode req/s p50_us p99_us cpu req/core-s cmd/req errors kinsn/req
 # Medians over the rounds, column by column.
 for mode in returning new; do
     for name in bare ours tower; do
         row=$(awk -v n="$name" -v m="$mode" '$1 == n && $2 == m' "$RESULTS")
         median() { cut -d' ' -f"$1" <<<"$row" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
-        printf '%-6s %-9s %8s %7s %7s %5s %9s %7s %6s\n' "$name" "$mode" "$(median 3)" "$(median 4)" \
-            "$(median 5)" "$(median 6)" "$(median 7)" "$(median 8)" "$(median 9)"
-        echo "$name $mode $(median 3) $(median 7)" >>"$RESULTS.median"
+        printf '%-6s %-9s %8s %7s %7s %5s %9s %7s %6s %10s\n' "$name" "$mode" "$(median 3)" "$(median 4)" \
+            "$(median 5)" "$(median 6)" "$(median 7)" "$(median 8)" "$(median 9)" "$(median 10)"
     done
 done
 echo
-echo "ratios to bare hyper (req/s, and req per server-core-second), medians of $ROUNDS rounds:"
-awk '{rps[$1" "$2] = $3; core[$1" "$2] = $4}
-     END {
-       split("returning new", modes, " "); split("ours tower", names, " ");
-       for (i = 1; i <= 2; i++) for (j = 1; j <= 2; j++) {
-         k = names[j] " " modes[i];
-         printf "  %-6s %-9s %.2f  %.2f\n", names[j], modes[i], rps[k] / rps["bare " modes[i]], core[k] / core["bare " modes[i]]
-       }
-     }' "$RESULTS.median"
-rm -f "$RESULTS" "$RESULTS.median"
+# A shared machine drifts between runs by more than the differences measured
+# here, so each ratio compares runs of the same round (back to back), and the
+# table gives the median of those per-round ratios.
+echo "ratios to bare hyper in the same round, median of $ROUNDS rounds:"
+echo "  server mode      req/s  req/core-s  req/instruction"
+awk '$1 == "bare" {rps[$2] = $3; core[$2] = $7; ins[$2] = $10; next}
+     {printf "%s %s %.3f %.3f %s\n", $1, $2, $3 / rps[$2], $7 / core[$2], ($10 > 0 ? sprintf("%.3f", ins[$2] / $10) : "-")}' \
+    "$RESULTS" >"$RESULTS.ratios"
+for mode in returning new; do
+    for name in ours tower; do
+        row=$(awk -v n="$name" -v m="$mode" '$1 == n && $2 == m' "$RESULTS.ratios")
+        median() { cut -d' ' -f"$1" <<<"$row" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+        printf '  %-6s %-9s %5.2f  %10.2f  %15s\n' "$name" "$mode" "$(median 3)" "$(median 4)" "$(median 5)"
+    done
+done
+rm -f "$RESULTS" "$RESULTS.ratios"

@@ -86,6 +86,19 @@ async fn login_me_logout() {
         send(client.get(format!("{base}/me"))).await.1,
         json!({ "user": null })
     );
+    // Logging out again with the dead cookie still removes it from the browser.
+    let (again, _) = send(
+        plain()
+            .post(format!("{base}/logout"))
+            .header("cookie", format!("sid={post_login}")),
+    )
+    .await;
+    assert!(
+        again
+            .iter()
+            .any(|c| c.starts_with("sid=;") && c.contains("Max-Age=0")),
+        "{again:?}"
+    );
     // Replaying the logged-out cookie finds nothing.
     let (_, replay) = send(
         plain()

@@ -51,6 +51,7 @@ fn expand(args: &Args, handler: HandlerFn, analysis: &Analysis) -> TokenStream {
         attrs,
         vis,
         mut sig,
+        inner_attrs,
         body,
     } = handler;
     let krate = args
@@ -75,6 +76,7 @@ fn expand(args: &Args, handler: HandlerFn, analysis: &Analysis) -> TokenStream {
         unreachable!("the analysis found a typed parameter here")
     };
     sig.inputs = inputs.into_iter().collect();
+    let session_attrs = &session_param.attrs;
     let session_pat = &session_param.pat;
     let session_ty = &session_param.ty;
 
@@ -109,6 +111,7 @@ fn expand(args: &Args, handler: HandlerFn, analysis: &Analysis) -> TokenStream {
     quote! {
         #(#attrs)*
         #vis #sig {
+            #(#inner_attrs)*
             #[allow(non_upper_case_globals, clippy::all)]
             static #config: #private::SessionConfig = #config_expr;
             let #on_error: #private::OnError<#as_output::Body> = #on_error_fn;
@@ -122,6 +125,7 @@ fn expand(args: &Args, handler: HandlerFn, analysis: &Analysis) -> TokenStream {
             };
             #request_rebind
             let #out: #output = {
+                #(#session_attrs)*
                 let #session_pat: #session_ty = &mut #session;
                 async move {
                     // Pins the block's type to the handler's return type

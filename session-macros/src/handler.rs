@@ -13,6 +13,8 @@ pub(crate) struct HandlerFn {
     pub(crate) attrs: Vec<Attribute>,
     pub(crate) vis: Visibility,
     pub(crate) sig: Signature,
+    /// `#![...]` at the top of the body; they must stay first.
+    pub(crate) inner_attrs: Vec<Attribute>,
     pub(crate) body: TokenStream,
 }
 
@@ -23,11 +25,13 @@ impl Parse for HandlerFn {
         let sig = input.parse()?;
         let content;
         syn::braced!(content in input);
+        let inner_attrs = content.call(Attribute::parse_inner)?;
         let body = content.parse()?;
         Ok(Self {
             attrs,
             vis,
             sig,
+            inner_attrs,
             body,
         })
     }

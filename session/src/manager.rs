@@ -115,13 +115,13 @@ impl Sessions {
         }
         let (id, verified) = match cookie::read(headers, config, &inner.keys, inner.max_cookie_len)
         {
-            Presented::Absent => return Ok(Session::new_visitor(inner.max_session_bytes)),
+            Presented::Absent => return Ok(Session::new_visitor(inner.max_session_bytes, false)),
             Presented::Invalid => {
                 tracing::warn!(
                     cookie = config.cookie_name(),
                     "session cookie is forged, altered or malformed; starting a new session"
                 );
-                return Ok(Session::new_visitor(inner.max_session_bytes));
+                return Ok(Session::new_visitor(inner.max_session_bytes, true));
             }
             Presented::Valid(id, verified) => (id, verified),
         };
@@ -147,7 +147,7 @@ impl Sessions {
                     session = %key.fingerprint(),
                     "session cookie names no live session; starting a new session"
                 );
-                Ok(Session::new_visitor(inner.max_session_bytes))
+                Ok(Session::new_visitor(inner.max_session_bytes, true))
             }
         }
     }
@@ -167,8 +167,13 @@ impl Sessions {
         let now = now_ms();
         let life = Lifetime::of(config);
         match (session.origin(), session.action()) {
-            (Origin::Detached, _) | (Origin::New, Action::Destroy) => Ok(None),
-            (Origin::New, _) => {
+            (Origin::Detached, _) => Ok(None),
+            // Logging out with a cookie whose session already ended: there
+            // is nothing to delete, but the browser should drop the cookie.
+            (Origin::New { stale }, Action::Destroy) => {
+                Ok(stale.then(|| cookie::set_cookie(config, None)))
+            }
+            (Origin::New { .. }, _) => {
                 if session.is_empty() {
                     return Ok(None);
                 }

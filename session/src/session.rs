@@ -48,7 +48,9 @@ pub(crate) enum Origin {
     /// Handling was skipped: nothing is loaded or saved.
     Detached,
     /// No usable cookie, or its session is gone: a new id is drawn at commit.
-    New,
+    /// `stale` says the request carried a cookie of ours (forged, or naming
+    /// an ended session), which a `destroy` removes from the browser.
+    New { stale: bool },
     /// Loaded from the store under the cookie's id.
     Loaded(Loaded),
 }
@@ -82,8 +84,8 @@ impl Session {
         Self::with_origin(Origin::Detached, HashMap::new(), DEFAULT_MAX_SESSION_BYTES)
     }
 
-    pub(crate) fn new_visitor(max_bytes: usize) -> Self {
-        Self::with_origin(Origin::New, HashMap::new(), max_bytes)
+    pub(crate) fn new_visitor(max_bytes: usize, stale: bool) -> Self {
+        Self::with_origin(Origin::New { stale }, HashMap::new(), max_bytes)
     }
 
     pub(crate) fn loaded(loaded: Loaded, record: Record, max_bytes: usize) -> Self {
@@ -147,7 +149,12 @@ impl Session {
         }
         self.size = size;
         self.mark(key);
-        self.data.insert(key.to_owned(), raw);
+        match self.data.get_mut(key) {
+            Some(slot) => *slot = raw,
+            None => {
+                self.data.insert(key.to_owned(), raw);
+            }
+        }
         Ok(())
     }
 
@@ -203,6 +210,10 @@ impl Session {
 
     /// Ends the session when the handler succeeds: the store entry is
     /// deleted and the cookie removed. Call it at logout.
+    ///
+    /// Anything inserted after `destroy` in the same request is dropped with
+    /// the session: to greet a logged-out user with a message, put it in
+    /// the response, not in the session.
     pub fn destroy(&mut self) {
         self.data.clear();
         self.changed.clear();
@@ -312,7 +323,7 @@ mod tests {
 
     #[test]
     fn the_size_limit_refuses_and_leaves_the_session_unchanged() {
-        let mut s = Session::with_origin(Origin::New, HashMap::new(), 20);
+        let mut s = Session::with_origin(Origin::New { stale: false }, HashMap::new(), 20);
         s.insert("k", "short").expect("fits");
         let err = s.insert("big", "x".repeat(30)).expect_err("too big");
         assert!(

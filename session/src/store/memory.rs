@@ -178,6 +178,22 @@ impl Entry {
     }
 
     fn merge(&mut self, update: &Update<'_>) {
+        self.expires_at = update.expires_at;
+        // The common commit replaces values of keys the session has: do
+        // that in place, without rebuilding the slice.
+        let in_place = update.remove.is_empty()
+            && update
+                .set
+                .iter()
+                .all(|(k, _)| self.data.iter().any(|(have, _)| **have == **k));
+        if in_place {
+            for (key, value) in &update.set {
+                if let Some(slot) = self.data.iter_mut().find(|(have, _)| **have == **key) {
+                    slot.1 = Box::from(*value);
+                }
+            }
+            return;
+        }
         let mut data: Vec<_> = std::mem::take(&mut self.data).into_vec();
         data.retain(|(k, _)| {
             !update.remove.contains(&&**k) && !update.set.iter().any(|(s, _)| *s == &**k)
@@ -189,7 +205,6 @@ impl Entry {
                 .map(|(k, v)| (Box::from(*k), Box::from(*v))),
         );
         self.data = data.into_boxed_slice();
-        self.expires_at = update.expires_at;
     }
 }
 
