@@ -9,7 +9,11 @@
 # and `new` (no cookie ever sent: every request is a new visitor).
 #
 #   benches/load.sh                                  # memory stores
-#   SESSION_STORE=redis://127.0.0.1:6379 benches/load.sh   # Redis stores
+#   SESSION_STORE=redis://127.0.0.1:6379/15 benches/load.sh   # Redis stores
+#
+# With Redis, name a scratch database (here 15): the runs create hundreds of
+# thousands of sessions there, and the script empties that database
+# (FLUSHDB) before and after. It refuses database 0.
 #
 # The servers take turns, ROUNDS times, so that a noisy neighbour hurts all
 # of them alike; the table shows the median of the rounds: req/s, p50, p99,
@@ -30,6 +34,14 @@ PORT=${PORT:-3917}
 STORE=${SESSION_STORE:-}
 export SESSION_SECRET=${SESSION_SECRET:-load-test-secret-that-is-long-enough-1234}
 export TOKIO_WORKER_THREADS=1 RUST_LOG=warn
+if [[ $STORE == redis://* ]]; then
+    if [[ ! $STORE =~ /[0-9]+$ || $STORE =~ /0$ ]]; then
+        echo "name a scratch Redis database for the load test, e.g. SESSION_STORE=redis://127.0.0.1:6379/15" >&2
+        exit 2
+    fi
+    redis-cli -u "$STORE" FLUSHDB >/dev/null
+    trap 'redis-cli -u "$STORE" FLUSHDB >/dev/null' EXIT
+fi
 
 echo "building (release)..." >&2
 cargo build --quiet --release --example counter --features redis

@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::redis_env::{redis_url, unique_prefix};
+
 use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::future::Future;
@@ -17,7 +19,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::logs::Logs;
@@ -27,23 +29,6 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_session::{with_session, RedisStore, Session, Sessions};
 use tracing::Level;
-
-/// The Redis to test against, or `None` (the test is skipped) when
-/// `REDIS_URL` is unset, unless `HYPER_SESSION_REQUIRE_REDIS` demands it.
-fn redis_url() -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("HYPER_SESSION_REQUIRE_REDIS").is_some() => {
-            panic!(
-                "REDIS_URL is not set, and HYPER_SESSION_REQUIRE_REDIS says Redis tests must run"
-            )
-        }
-        _ => {
-            println!("skipped: REDIS_URL not set");
-            None
-        }
-    }
-}
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -136,15 +121,6 @@ fn free_port() -> u16 {
         .local_addr()
         .expect("addr")
         .port()
-}
-
-/// A key prefix no other test (or run) uses.
-fn unique_prefix(test: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_nanos();
-    format!("hyper-session-test:{test}:{}:{nanos}:", std::process::id())
 }
 
 #[with_session(secure = false, idle_timeout = 60, manager = sessions)]

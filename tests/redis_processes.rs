@@ -5,8 +5,9 @@
 
 mod common;
 
+use common::redis_env::{redis_url, unique_prefix};
+
 use std::convert::Infallible;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use common::{browser, cookie_value, get_json, plain, spawn};
@@ -15,32 +16,6 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_session::{with_session, RedisStore, Session, Sessions};
 use serde_json::{json, Value};
-
-/// The Redis to test against, or `None` (the test is skipped) when
-/// `REDIS_URL` is unset, unless `HYPER_SESSION_REQUIRE_REDIS` demands it.
-fn redis_url() -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("HYPER_SESSION_REQUIRE_REDIS").is_some() => {
-            panic!(
-                "REDIS_URL is not set, and HYPER_SESSION_REQUIRE_REDIS says Redis tests must run"
-            )
-        }
-        _ => {
-            println!("skipped: REDIS_URL not set");
-            None
-        }
-    }
-}
-
-/// A key prefix no other test (or run) uses.
-fn unique_prefix(test: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_nanos();
-    format!("hyper-session-test:{test}:{}:{nanos}:", std::process::id())
-}
 
 const SECRET: &str = "shared by every process of the site, 32+ bytes";
 

@@ -46,10 +46,33 @@ async fn raw(url: &str) -> ConnectionManager {
         .expect("Redis reachable")
 }
 
+/// The keys under `prefix`. SCAN, not KEYS: the Redis is shared, and KEYS
+/// blocks it for as long as it takes to walk every key it holds.
+async fn keys_under(conn: &mut ConnectionManager, prefix: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await
+            .expect("SCAN");
+        keys.extend(batch);
+        if next == 0 {
+            return keys;
+        }
+        cursor = next;
+    }
+}
+
 /// Deletes every key under `prefix`; returns how many there were.
 async fn cleanup(url: &str, prefix: &str) -> usize {
     let mut conn = raw(url).await;
-    let keys: Vec<String> = conn.keys(format!("{prefix}*")).await.expect("KEYS");
+    let keys = keys_under(&mut conn, prefix).await;
     if !keys.is_empty() {
         let _: () = conn.del(&keys).await.expect("DEL");
     }
@@ -114,7 +137,7 @@ async fn one_hash_per_session_with_data_and_metadata_fields_and_a_redis_expiry()
     );
 
     let mut conn = raw(&url).await;
-    let keys: Vec<String> = conn.keys(format!("{prefix}*")).await.expect("KEYS");
+    let keys = keys_under(&mut conn, &prefix).await;
     assert_eq!(keys.len(), 1, "one key per session: {keys:?}");
     let hex = &keys[0][prefix.len()..];
     assert_eq!(

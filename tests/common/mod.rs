@@ -7,6 +7,7 @@
 pub mod support;
 
 pub mod logs;
+pub mod redis_env;
 
 use std::future::Future;
 use std::net::SocketAddr;
