@@ -272,6 +272,19 @@ impl SessionConfig {
         if self.idle_timeout > self.absolute_timeout {
             return Err(ConfigProblem::IdleAboveAbsolute);
         }
+        let mut i = 0;
+        while i < self.skip.len() {
+            let header = &self.skip[i];
+            if header.name.is_empty() || !is_token(header.name.as_bytes()) {
+                return Err(ConfigProblem::BadSkipHeader);
+            }
+            if let Some(value) = header.value {
+                if !is_header_value(value.as_bytes()) {
+                    return Err(ConfigProblem::BadSkipHeader);
+                }
+            }
+            i += 1;
+        }
         Ok(())
     }
 
@@ -311,6 +324,8 @@ pub enum ConfigProblem {
     ZeroTimeout,
     /// `idle_timeout` is larger than `absolute_timeout`.
     IdleAboveAbsolute,
+    /// A skip header name is not an HTTP token, or its value is not visible ASCII.
+    BadSkipHeader,
 }
 
 impl ConfigProblem {
@@ -326,6 +341,9 @@ impl ConfigProblem {
             Self::DurationTooLong => "durations are limited to 400 days (34560000 seconds), the longest cookie lifetime browsers keep",
             Self::ZeroTimeout => "`idle_timeout` and `absolute_timeout` must be at least 1 second",
             Self::IdleAboveAbsolute => "`idle_timeout` must not exceed `absolute_timeout`",
+            Self::BadSkipHeader => {
+                "a skip header name must be an HTTP token and its value visible ASCII"
+            }
         }
     }
 }
@@ -363,6 +381,19 @@ const fn is_token(bytes: &[u8]) -> bool {
                 | b'}'
         );
         if c <= b' ' || c >= 0x7f || separator {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// A header value: visible ASCII, spaces and tabs.
+const fn is_header_value(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if (c < b' ' && c != b'\t') || c >= 0x7f {
             return false;
         }
         i += 1;
@@ -416,6 +447,8 @@ mod tests {
 
     #[test]
     fn bad_combinations_are_refused() {
+        const BAD_NAME: &[SkipHeader] = &[SkipHeader::any("x probe")];
+        const BAD_VALUE: &[SkipHeader] = &[SkipHeader::exact("x-probe", "a\nb")];
         let d = SessionConfig::DEFAULT;
         let cases = [
             (d.with_cookie_name("a b"), ConfigProblem::CookieNameNotToken),
@@ -449,6 +482,8 @@ mod tests {
                 d.with_idle_timeout(100).with_absolute_timeout(50),
                 ConfigProblem::IdleAboveAbsolute,
             ),
+            (d.with_skip_headers(BAD_NAME), ConfigProblem::BadSkipHeader),
+            (d.with_skip_headers(BAD_VALUE), ConfigProblem::BadSkipHeader),
         ];
         for (config, problem) in cases {
             assert_eq!(config.check(), Err(problem), "{config:?}");
