@@ -49,6 +49,15 @@
 //! [`MemoryStore`] is the default; `RedisStore` (feature `redis`) serves
 //! several processes. Implement [`SessionStore`] for your own.
 //!
+//! # Performance
+//!
+//! In process, the layer adds about 0.25 µs to a request without a cookie
+//! and about 1.25 µs to a returning visitor's (cookie check, one store
+//! lookup, a delta commit); the memory store holds a million sessions in
+//! about 300 MiB. The README has the measurements, side by side with bare
+//! hyper and tower-sessions, and the commands that reproduce them
+//! (`session/benches/`, `benches/load.sh`).
+//!
 //! [hyper]: https://docs.rs/hyper
 
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
