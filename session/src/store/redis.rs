@@ -58,11 +58,10 @@ static CREATE: LazyLock<Script> = LazyLock::new(|| Script::new(CREATE_LUA));
 /// # Round trips
 ///
 /// Each call is one round trip: `load` an `HGETALL`; `create` a Lua script
-/// (`EVALSHA`, atomic, never overwrites); `update` one pipelined
-/// `MULTI`/`HEXISTS`/`HDEL`/`HSET`/`PEXPIREAT`/`EXEC` (a third of a script's
-/// cost in Redis; a session deleted meanwhile is never brought back: the
-/// write leaves at most a fragment without `m:c` that `load` ignores and
-/// `update` deletes at once); `delete` a `DEL`. The very first script call
+/// (`EVALSHA`, atomic, never overwrites); `update` one pipeline of
+/// `HSET m:e`, `HDEL`, `HSET` and `PEXPIREAT` (a session deleted meanwhile
+/// is never brought back: the write leaves at most a fragment without `m:c`,
+/// which `load` ignores); `delete` a `DEL`. The very first script call
 /// on a Redis that does not know the script yet also loads it, and a call
 /// that finds its connection lost is sent once more (see below).
 ///
@@ -255,33 +254,38 @@ impl SessionStore for RedisStore {
         let name = self.key(key);
         let name = name.as_str();
         let expires = update.expires_at;
-        // One MULTI/EXEC, sent as one pipeline: a Lua script costs Redis
-        // about three times the CPU for the same writes. HEXISTS reports
-        // whether the session was still there; if a destroy won the race,
-        // the HSET below made a fragment without `m:c`, which `load` never
-        // returns, and which is deleted right away (and expires anyway).
-        let existed: i64 = self
+        // One pipeline, one round trip, and as few commands as Redis can
+        // be asked for: a Lua script cost it three times as much, and a
+        // MULTI twice. No atomicity is needed: every live session has
+        // `m:c`, and `load` ignores a hash without it. The first HSET says
+        // whether `m:e` was there: 1 means a destroy (or expiry) won the
+        // race and this write made such a fragment, deleted right away. A
+        // destroy landing between the commands leaves a fragment too, which
+        // no load returns and Redis drops at `expires`.
+        let created_fresh: i64 = self
             .retry("Redis session update failed", move |mut conn| {
                 let mut pipe = redis::pipe();
-                pipe.atomic().cmd("HEXISTS").arg(name).arg(CREATED);
+                pipe.cmd("HSET").arg(name).arg(EXPIRES).arg(expires);
                 if !update.remove.is_empty() {
                     let fields: Vec<Vec<u8>> =
                         update.remove.iter().map(|f| data_field(f)).collect();
                     pipe.cmd("HDEL").arg(name).arg(fields).ignore();
                 }
-                let hset = pipe.cmd("HSET").arg(name).arg(EXPIRES).arg(expires);
-                for (field, value) in &update.set {
-                    hset.arg(data_field(field)).arg(*value);
+                if !update.set.is_empty() {
+                    let hset = pipe.cmd("HSET").arg(name);
+                    for (field, value) in &update.set {
+                        hset.arg(data_field(field)).arg(*value);
+                    }
+                    hset.ignore();
                 }
-                hset.ignore();
                 pipe.cmd("PEXPIREAT").arg(name).arg(expires).ignore();
                 async move {
-                    let (existed,): (i64,) = pipe.query_async(&mut conn).await?;
-                    Ok(existed)
+                    let (fresh,): (i64,) = pipe.query_async(&mut conn).await?;
+                    Ok(fresh)
                 }
             })
             .await?;
-        if existed == 0 {
+        if created_fresh != 0 {
             let _ = self.delete(key).await;
             return Ok(false);
         }
