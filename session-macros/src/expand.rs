@@ -28,6 +28,7 @@ pub(crate) fn with_session(args: TokenStream, item: TokenStream) -> TokenStream 
     match (errors.finish(), analysis) {
         (Ok(()), Some(analysis)) => expand(&options, handler, &analysis),
         (Err(e), _) => with_original(e, item),
+        // Unreachable: the analysis reports an error whenever it gives up.
         (Ok(()), None) => item,
     }
 }
