@@ -166,7 +166,7 @@ impl Sessions {
     ) -> Result<Option<HeaderValue>, StoreError> {
         let now = now_ms();
         let life = Lifetime::of(config);
-        match (session.origin(), session.action()) {
+        match (session.take_origin(), session.action()) {
             (Origin::Detached, _) => Ok(None),
             // Logging out with a cookie whose session already ended: there
             // is nothing to delete, but the browser should drop the cookie.
@@ -194,9 +194,6 @@ impl Sessions {
             }
             (Origin::Loaded(loaded), action) => {
                 if action == Action::Cycle || life.renewal_due(loaded.renewed_at, now) {
-                    let Origin::Loaded(loaded) = session.take_origin() else {
-                        unreachable!("matched as loaded above")
-                    };
                     let data = session.take_data();
                     return self.cycle(config, data, &loaded, &life, now).await;
                 }

@@ -250,10 +250,6 @@ impl Session {
         }
     }
 
-    pub(crate) fn origin(&self) -> &Origin {
-        &self.origin
-    }
-
     /// Takes the origin out, for a commit that consumes it.
     pub(crate) fn take_origin(&mut self) -> Origin {
         std::mem::replace(&mut self.origin, Origin::Detached)

@@ -179,31 +179,21 @@ impl Entry {
 
     fn merge(&mut self, update: &Update<'_>) {
         self.expires_at = update.expires_at;
-        // The common commit replaces values of keys the session has: do
-        // that in place, without rebuilding the slice.
-        let in_place = update.remove.is_empty()
-            && update
-                .set
-                .iter()
-                .all(|(k, _)| self.data.iter().any(|(have, _)| **have == **k));
-        if in_place {
-            for (key, value) in &update.set {
-                if let Some(slot) = self.data.iter_mut().find(|(have, _)| **have == **key) {
-                    slot.1 = Box::from(*value);
-                }
+        // The common commit replaces values of keys the session has: that
+        // happens in place; only added or removed keys rebuild the slice.
+        let mut added = Vec::new();
+        for (key, value) in &update.set {
+            match self.data.iter_mut().find(|(have, _)| **have == **key) {
+                Some(slot) => slot.1 = Box::from(*value),
+                None => added.push((Box::from(*key), Box::from(*value))),
             }
+        }
+        if added.is_empty() && update.remove.is_empty() {
             return;
         }
-        let mut data: Vec<_> = std::mem::take(&mut self.data).into_vec();
-        data.retain(|(k, _)| {
-            !update.remove.contains(&&**k) && !update.set.iter().any(|(s, _)| *s == &**k)
-        });
-        data.extend(
-            update
-                .set
-                .iter()
-                .map(|(k, v)| (Box::from(*k), Box::from(*v))),
-        );
+        let mut data = std::mem::take(&mut self.data).into_vec();
+        data.retain(|(k, _)| !update.remove.contains(&&**k));
+        data.extend(added);
         self.data = data.into_boxed_slice();
     }
 }

@@ -179,6 +179,19 @@ impl RedisStore {
             Err(e) => Err(context(what, e)),
         }
     }
+
+    /// `DEL name`; whether there was such a key.
+    async fn del(&self, name: &str) -> Result<bool, StoreError> {
+        let deleted = self
+            .retry("Redis DEL failed", move |mut conn| async move {
+                redis::cmd("DEL")
+                    .arg(name)
+                    .query_async::<i64>(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(deleted > 0)
+    }
 }
 
 impl fmt::Debug for RedisStore {
@@ -242,14 +255,7 @@ impl SessionStore for RedisStore {
             })
             .await?;
         if renamed == 0 {
-            let _ = self
-                .retry("Redis DEL failed", move |mut conn| async move {
-                    redis::cmd("DEL")
-                        .arg(staging)
-                        .query_async::<i64>(&mut conn)
-                        .await
-                })
-                .await;
+            let _ = self.del(staging).await;
             return Ok(false);
         }
         Ok(true)
@@ -298,17 +304,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
-        let name = self.key(key);
-        let name = name.as_str();
-        let deleted = self
-            .retry("Redis DEL failed", move |mut conn| async move {
-                redis::cmd("DEL")
-                    .arg(name)
-                    .query_async::<i64>(&mut conn)
-                    .await
-            })
-            .await?;
-        Ok(deleted > 0)
+        self.del(&self.key(key)).await
     }
 }
 
