@@ -16,18 +16,22 @@
 //! | `GET /short` | a counter on cookie `short_sid` that lives 1 second |
 //!
 //! Env: `ADDR` (default `127.0.0.1:3000`), `SESSION_SECRET`, and
-//! `SESSION_STORE=redis://...` (with `--features redis`) for a shared store.
-
-#[path = "support/mod.rs"]
-mod support;
+//! `SESSION_STORE` (`memory`, the default, or `redis://...` with
+//! `--features redis`) for a shared store.
 
 use std::convert::Infallible;
+use std::error::Error;
+use std::net::SocketAddr;
+use std::process::ExitCode;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_session::{with_session, Session, SessionConfig};
+use hyper_session::{with_session, Session, SessionConfig, Sessions};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 type Reply = Result<Response<Full<Bytes>>, Infallible>;
@@ -50,24 +54,24 @@ async fn short(_req: Request<Incoming>, session: &mut Session) -> Reply {
 
 fn count(session: &mut Session) -> Reply {
     let Ok(previous) = session.get::<u64>("test_counter") else {
-        return support::status(StatusCode::INTERNAL_SERVER_ERROR);
+        return status(StatusCode::INTERNAL_SERVER_ERROR);
     };
     let n = previous.unwrap_or(0) + 1;
     if session.insert("test_counter", n).is_err() {
-        return support::status(StatusCode::INTERNAL_SERVER_ERROR);
+        return status(StatusCode::INTERNAL_SERVER_ERROR);
     }
-    Ok(support::json(format!("{{\"test_counter\":{n}}}")))
+    Ok(json(format!("{{\"test_counter\":{n}}}")))
 }
 
 #[with_session(config = APP)]
 async fn login(req: Request<Incoming>, session: &mut Session) -> Reply {
     let Some(user) = query_param(&req, "user").filter(|u| valid_user(u)) else {
-        return support::status(StatusCode::BAD_REQUEST);
+        return status(StatusCode::BAD_REQUEST);
     };
     // A new id at every login: an id planted before login is worthless.
     session.cycle_id();
     if session.insert("user", user).is_err() {
-        return support::status(StatusCode::INTERNAL_SERVER_ERROR);
+        return status(StatusCode::INTERNAL_SERVER_ERROR);
     }
     Ok(user_json(Some(user)))
 }
@@ -85,7 +89,7 @@ async fn logout(_req: Request<Incoming>, session: &mut Session) -> Reply {
 }
 
 fn user_json(user: Option<&str>) -> Response<Full<Bytes>> {
-    support::json(serde_json::json!({ "user": user }).to_string())
+    json(serde_json::json!({ "user": user }).to_string())
 }
 
 fn query_param<'r>(req: &'r Request<Incoming>, name: &str) -> Option<&'r str> {
@@ -110,17 +114,77 @@ pub async fn route(req: Request<Incoming>) -> Reply {
         (&Method::POST, "/login") => login(req).await,
         (&Method::GET, "/me") => me(req).await,
         (&Method::POST, "/logout") => logout(req).await,
-        _ => support::status(StatusCode::NOT_FOUND),
+        _ => status(StatusCode::NOT_FOUND),
     }
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    support::init_tracing();
-    support::install_sessions_from_env().await?;
-    let addr = support::addr_from_env();
-    let listener = TcpListener::bind(addr).await?;
+fn json(body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::from(body));
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn status(code: StatusCode) -> Reply {
+    let mut response = Response::new(Full::default());
+    *response.status_mut() = code;
+    Ok(response)
+}
+
+/// The session manager the environment asks for.
+async fn sessions_from_env() -> Result<Sessions, Box<dyn Error>> {
+    let mut builder = Sessions::builder();
+    if let Ok(secret) = std::env::var("SESSION_SECRET") {
+        builder = builder.secret(secret);
+    }
+    let store = std::env::var("SESSION_STORE").unwrap_or_default();
+    Ok(builder.store_url(&store).await?.build()?)
+}
+
+async fn run() -> Result<(), Box<dyn Error>> {
+    sessions_from_env().await?.install()?;
+    let addr: SocketAddr = match std::env::var("ADDR") {
+        Ok(addr) => addr.parse().map_err(|e| format!("ADDR={addr}: {e}"))?,
+        Err(_) => SocketAddr::from(([127, 0, 0, 1], 3000)),
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!("app listening on http://{addr}");
-    support::serve(listener, route).await;
-    Ok(())
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                continue;
+            }
+        };
+        tokio::spawn(async move {
+            let conn =
+                http1::Builder::new().serve_connection(TokioIo::new(stream), service_fn(route));
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+#[allow(dead_code)] // the end-to-end tests include this file for `route`
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        // A sentence that says what is wrong and what to do, not `Debug`.
+        Err(e) => {
+            eprintln!("app: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -13,10 +13,8 @@ use common::{browser, get_json, spawn};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_session::{
-    with_session, ConfigError, Record, Session, SessionStore, Sessions, StoreError, StoreKey,
-    Update,
-};
+use hyper_session::store::{Record, SessionStore, Update};
+use hyper_session::{with_session, BuildError, Session, Sessions, StoreError, StoreKey};
 
 /// A map behind one lock that counts its calls.
 #[derive(Default)]
@@ -81,7 +79,7 @@ fn a_shared_store_without_a_secret_is_refused() {
         .store(Arc::new(CountingStore::default()))
         .build()
         .expect_err("a custom store is shared unless it says otherwise");
-    assert!(matches!(err, ConfigError::SecretRequired), "{err}");
+    assert!(matches!(err, BuildError::SecretRequired), "{err}");
     assert!(
         err.to_string().contains(".secret("),
         "the message says what to do: {err}"

@@ -345,7 +345,7 @@ async fn store_failure_logs() {
     let text = logs.all_text();
     assert!(
         logs.events().iter().any(|e| e.level == Level::ERROR
-            && e.text.contains("session store failed")
+            && e.text.contains("could not be loaded or saved")
             && e.text.contains("Redis")),
         "an error event names the store failure and its cause: {text}"
     );

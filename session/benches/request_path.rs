@@ -12,7 +12,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use http::header::{HeaderMap, HeaderValue, COOKIE};
 use http::{Request, Response};
 use http_body_util::Full;
-use hyper_session::__private::bench;
+use hyper_session::__bench as bench;
 use hyper_session::{with_session, Session, SessionConfig, Sessions};
 
 const CONFIG: SessionConfig = SessionConfig::DEFAULT.with_secure(false);

@@ -51,11 +51,11 @@ impl SkipHeader {
 }
 
 /// Default inactivity limit: 24 hours.
-pub const DEFAULT_IDLE_TIMEOUT: u64 = 24 * 60 * 60;
+pub(crate) const DEFAULT_IDLE_TIMEOUT: u64 = 24 * 60 * 60;
 /// Default lifetime limit since creation: 7 days.
-pub const DEFAULT_ABSOLUTE_TIMEOUT: u64 = 7 * 24 * 60 * 60;
+pub(crate) const DEFAULT_ABSOLUTE_TIMEOUT: u64 = 7 * 24 * 60 * 60;
 /// Longest duration any option accepts: 400 days, the cap browsers put on cookies.
-pub const MAX_DURATION: u64 = 400 * 24 * 60 * 60;
+pub(crate) const MAX_DURATION: u64 = 400 * 24 * 60 * 60;
 
 /// Session options for one handler, fixed at compile time.
 ///
@@ -108,6 +108,14 @@ impl Default for SessionConfig {
 }
 
 impl SessionConfig {
+    /// Default idle timeout: 24 hours, in seconds.
+    pub const DEFAULT_IDLE_TIMEOUT: u64 = DEFAULT_IDLE_TIMEOUT;
+    /// Default absolute timeout: 7 days, in seconds.
+    pub const DEFAULT_ABSOLUTE_TIMEOUT: u64 = DEFAULT_ABSOLUTE_TIMEOUT;
+    /// Longest duration any option accepts: 400 days, in seconds (the
+    /// longest cookie lifetime browsers keep).
+    pub const MAX_DURATION: u64 = MAX_DURATION;
+
     /// The seed's defaults: cookie `sid`, path `/`, no domain, `Secure`,
     /// `HttpOnly`, `SameSite=Lax`, a browser-session cookie (`max_age = 0`),
     /// 24 h idle and 7 days absolute timeouts, no id renewal, no skip header.
@@ -230,33 +238,33 @@ impl SessionConfig {
         self.skip
     }
 
-    /// Checks the options; see [`ConfigProblem`] for what is refused.
+    /// Checks the options; see [`InvalidConfig`] for what is refused.
     ///
     /// # Errors
     ///
     /// The first problem found.
-    pub const fn check(&self) -> Result<(), ConfigProblem> {
+    pub const fn check(&self) -> Result<(), InvalidConfig> {
         let name = self.cookie_name.as_bytes();
         if name.is_empty() || !is_token(name) {
-            return Err(ConfigProblem::CookieNameNotToken);
+            return Err(InvalidConfig::CookieNameNotToken);
         }
         if matches!(self.same_site, SameSite::None) && !self.secure {
-            return Err(ConfigProblem::SameSiteNoneNeedsSecure);
+            return Err(InvalidConfig::SameSiteNoneNeedsSecure);
         }
         if starts_with(name, b"__Host-")
             && (!self.secure || self.domain.is_some() || !eq(self.path.as_bytes(), b"/"))
         {
-            return Err(ConfigProblem::HostPrefix);
+            return Err(InvalidConfig::HostPrefix);
         }
         if starts_with(name, b"__Secure-") && !self.secure {
-            return Err(ConfigProblem::SecurePrefix);
+            return Err(InvalidConfig::SecurePrefix);
         }
         if !is_cookie_attribute(self.path.as_bytes()) || !starts_with(self.path.as_bytes(), b"/") {
-            return Err(ConfigProblem::BadPath);
+            return Err(InvalidConfig::BadPath);
         }
         if let Some(domain) = self.domain {
             if domain.is_empty() || !is_cookie_attribute(domain.as_bytes()) {
-                return Err(ConfigProblem::BadDomain);
+                return Err(InvalidConfig::BadDomain);
             }
         }
         if self.max_age > MAX_DURATION
@@ -264,23 +272,23 @@ impl SessionConfig {
             || self.absolute_timeout > MAX_DURATION
             || self.renew_after > MAX_DURATION
         {
-            return Err(ConfigProblem::DurationTooLong);
+            return Err(InvalidConfig::DurationTooLong);
         }
         if self.idle_timeout == 0 || self.absolute_timeout == 0 {
-            return Err(ConfigProblem::ZeroTimeout);
+            return Err(InvalidConfig::ZeroTimeout);
         }
         if self.idle_timeout > self.absolute_timeout {
-            return Err(ConfigProblem::IdleAboveAbsolute);
+            return Err(InvalidConfig::IdleAboveAbsolute);
         }
         let mut i = 0;
         while i < self.skip.len() {
             let header = &self.skip[i];
             if header.name.is_empty() || !is_token(header.name.as_bytes()) {
-                return Err(ConfigProblem::BadSkipHeader);
+                return Err(InvalidConfig::BadSkipHeader);
             }
             if let Some(value) = header.value {
                 if !is_header_value(value.as_bytes()) {
-                    return Err(ConfigProblem::BadSkipHeader);
+                    return Err(InvalidConfig::BadSkipHeader);
                 }
             }
             i += 1;
@@ -305,7 +313,7 @@ impl SessionConfig {
 /// Why a [`SessionConfig`] was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ConfigProblem {
+pub enum InvalidConfig {
     /// The cookie name is empty or not an RFC 6265 token.
     CookieNameNotToken,
     /// `SameSite=None` without `Secure`: browsers drop such cookies.
@@ -318,7 +326,7 @@ pub enum ConfigProblem {
     BadPath,
     /// The domain is empty or holds `;` or control characters.
     BadDomain,
-    /// A duration is above [`MAX_DURATION`].
+    /// A duration is above [`SessionConfig::MAX_DURATION`].
     DurationTooLong,
     /// `idle_timeout` or `absolute_timeout` is zero.
     ZeroTimeout,
@@ -328,7 +336,7 @@ pub enum ConfigProblem {
     BadSkipHeader,
 }
 
-impl ConfigProblem {
+impl InvalidConfig {
     /// What is wrong and how to fix it.
     pub const fn message(self) -> &'static str {
         match self {
@@ -348,13 +356,13 @@ impl ConfigProblem {
     }
 }
 
-impl std::fmt::Display for ConfigProblem {
+impl std::fmt::Display for InvalidConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.message())
     }
 }
 
-impl std::error::Error for ConfigProblem {}
+impl std::error::Error for InvalidConfig {}
 
 /// RFC 6265 `token`: visible ASCII except separators.
 const fn is_token(bytes: &[u8]) -> bool {
@@ -451,39 +459,39 @@ mod tests {
         const BAD_VALUE: &[SkipHeader] = &[SkipHeader::exact("x-probe", "a\nb")];
         let d = SessionConfig::DEFAULT;
         let cases = [
-            (d.with_cookie_name("a b"), ConfigProblem::CookieNameNotToken),
-            (d.with_cookie_name(""), ConfigProblem::CookieNameNotToken),
-            (d.with_cookie_name("a=b"), ConfigProblem::CookieNameNotToken),
+            (d.with_cookie_name("a b"), InvalidConfig::CookieNameNotToken),
+            (d.with_cookie_name(""), InvalidConfig::CookieNameNotToken),
+            (d.with_cookie_name("a=b"), InvalidConfig::CookieNameNotToken),
             (
                 d.with_same_site(SameSite::None).with_secure(false),
-                ConfigProblem::SameSiteNoneNeedsSecure,
+                InvalidConfig::SameSiteNoneNeedsSecure,
             ),
             (
                 d.with_cookie_name("__Host-x").with_path("/a"),
-                ConfigProblem::HostPrefix,
+                InvalidConfig::HostPrefix,
             ),
             (
                 d.with_cookie_name("__Host-x").with_domain("a.b"),
-                ConfigProblem::HostPrefix,
+                InvalidConfig::HostPrefix,
             ),
             (
                 d.with_cookie_name("__Secure-x").with_secure(false),
-                ConfigProblem::SecurePrefix,
+                InvalidConfig::SecurePrefix,
             ),
-            (d.with_path("a"), ConfigProblem::BadPath),
-            (d.with_path("/;x"), ConfigProblem::BadPath),
-            (d.with_domain(""), ConfigProblem::BadDomain),
+            (d.with_path("a"), InvalidConfig::BadPath),
+            (d.with_path("/;x"), InvalidConfig::BadPath),
+            (d.with_domain(""), InvalidConfig::BadDomain),
             (
                 d.with_max_age(MAX_DURATION + 1),
-                ConfigProblem::DurationTooLong,
+                InvalidConfig::DurationTooLong,
             ),
-            (d.with_idle_timeout(0), ConfigProblem::ZeroTimeout),
+            (d.with_idle_timeout(0), InvalidConfig::ZeroTimeout),
             (
                 d.with_idle_timeout(100).with_absolute_timeout(50),
-                ConfigProblem::IdleAboveAbsolute,
+                InvalidConfig::IdleAboveAbsolute,
             ),
-            (d.with_skip_headers(BAD_NAME), ConfigProblem::BadSkipHeader),
-            (d.with_skip_headers(BAD_VALUE), ConfigProblem::BadSkipHeader),
+            (d.with_skip_headers(BAD_NAME), InvalidConfig::BadSkipHeader),
+            (d.with_skip_headers(BAD_VALUE), InvalidConfig::BadSkipHeader),
         ];
         for (config, problem) in cases {
             assert_eq!(config.check(), Err(problem), "{config:?}");

@@ -8,23 +8,39 @@ use crate::config::{SameSite, SessionConfig};
 use crate::id::{SessionId, ID_B64_LEN, ID_LEN};
 use crate::signing::{Keys, Verified, TAG_LEN};
 
-/// What the request's cookies said about the session.
-#[derive(Debug)]
-pub(crate) enum Presented {
-    /// No cookie of ours.
-    Absent,
-    /// A cookie of ours that did not verify: forged, altered, garbage, too long.
-    Invalid,
-    /// A genuine id, and which key vouched for it.
-    Valid(SessionId, Verified),
+/// How many values of our cookie name a request may have checked: an
+/// attacker who can plant cookies for the host (cookie tossing) adds one
+/// value, a browser sends one; more only costs HMAC work.
+pub(crate) const MAX_PRESENTED: usize = 4;
+
+/// What the request's cookies said about the session: the genuine ids among
+/// the first [`MAX_PRESENTED`] values of our cookie, in the order sent.
+#[derive(Debug, Default)]
+pub(crate) struct Presented {
+    valid: [Option<(SessionId, Verified)>; MAX_PRESENTED],
+    /// Values of our cookie that did not verify: forged, altered, garbage, too long.
+    pub(crate) invalid: usize,
+}
+
+impl Presented {
+    /// The genuine ids, in the order the request sent them.
+    pub(crate) fn valid(&self) -> impl Iterator<Item = &(SessionId, Verified)> {
+        self.valid.iter().flatten()
+    }
+
+    /// Whether the request carried any value of our cookie.
+    pub(crate) fn any(&self) -> bool {
+        self.invalid > 0 || self.valid[0].is_some()
+    }
 }
 
 /// Length of `id.tag`.
 const VALUE_LEN: usize = ID_B64_LEN + 1 + ID_B64_LEN;
 
 /// Finds our cookie in every `Cookie` header (HTTP/2 sends one per cookie)
-/// and checks its tag. The first value that verifies wins; values longer
-/// than `max_len` are rejected before any decoding.
+/// and checks the tags of its first [`MAX_PRESENTED`] values; later values
+/// are ignored unchecked. Values longer than `max_len` are rejected before
+/// any decoding.
 ///
 /// Parsing is by hand, on bytes, without allocating: a request needs one
 /// `name=value` pair out of the header, and a full cookie parser spent
@@ -38,7 +54,9 @@ pub(crate) fn read(
     max_len: usize,
 ) -> Presented {
     let name = config.cookie_name().as_bytes();
-    let mut seen = false;
+    let mut presented = Presented::default();
+    let mut seen = 0;
+    let mut valid = 0;
     for header in headers.get_all(COOKIE) {
         for pair in header.as_bytes().split(|b| *b == b';') {
             let Some(eq) = pair.iter().position(|b| *b == b'=') else {
@@ -47,21 +65,24 @@ pub(crate) fn read(
             if pair[..eq].trim_ascii() != name {
                 continue;
             }
-            seen = true;
-            let value = pair[eq + 1..].trim_ascii();
-            if value.len() > max_len {
-                continue;
+            if seen == MAX_PRESENTED {
+                return presented;
             }
-            if let Some((id, verified)) = verify(value, config.cookie_name(), keys) {
-                return Presented::Valid(SessionId::from_bytes(id), verified);
+            seen += 1;
+            let value = pair[eq + 1..].trim_ascii();
+            match (value.len() <= max_len)
+                .then(|| verify(value, config.cookie_name(), keys))
+                .flatten()
+            {
+                Some((id, verified)) => {
+                    presented.valid[valid] = Some((SessionId::from_bytes(id), verified));
+                    valid += 1;
+                }
+                None => presented.invalid += 1,
             }
         }
     }
-    if seen {
-        Presented::Invalid
-    } else {
-        Presented::Absent
-    }
+    presented
 }
 
 fn verify(value: &[u8], name: &str, keys: &Keys) -> Option<([u8; ID_LEN], Verified)> {
@@ -96,22 +117,30 @@ pub(crate) fn value(id: &SessionId, config: &SessionConfig, keys: &Keys) -> Stri
     out
 }
 
-/// `Set-Cookie` carrying `value`, or removing the cookie when `value` is `None`.
+/// The `Set-Cookie` that hands the browser `id`, signed with the newest key.
+pub(crate) fn issue(config: &SessionConfig, id: &SessionId, keys: &Keys) -> HeaderValue {
+    set_cookie(config, &value(id, config, keys), false)
+}
+
+/// The `Set-Cookie` that removes our cookie from the browser (`Max-Age=0`).
 ///
 /// A removal repeats Path, Domain, Secure, HttpOnly and SameSite: browsers
 /// ignore a removal whose path or domain differ from the cookie's.
-///
+pub(crate) fn removal(config: &SessionConfig) -> HeaderValue {
+    set_cookie(config, "", true)
+}
+
 /// Written by hand into one buffer: every part was checked when the config
 /// was built (a token name, path and domain without `;` or controls) and the
 /// value is base64url, so there is nothing to escape, and the cookie crate's
 /// builder cost four times as much (`benches/request_path.rs`, `set_cookie`).
-pub(crate) fn set_cookie(config: &SessionConfig, value: Option<&str>) -> HeaderValue {
+pub(crate) fn set_cookie(config: &SessionConfig, value: &str, remove: bool) -> HeaderValue {
     use std::fmt::Write as _;
     let name = config.cookie_name();
     let mut out = String::with_capacity(name.len() + VALUE_LEN + 96);
     out.push_str(name);
     out.push('=');
-    out.push_str(value.unwrap_or(""));
+    out.push_str(value);
     if config.http_only() {
         out.push_str("; HttpOnly");
     }
@@ -129,12 +158,10 @@ pub(crate) fn set_cookie(config: &SessionConfig, value: Option<&str>) -> HeaderV
         out.push_str("; Domain=");
         out.push_str(domain);
     }
-    match value {
-        None => out.push_str("; Max-Age=0"),
-        Some(_) if config.max_age() > 0 => {
-            let _ = write!(out, "; Max-Age={}", config.max_age());
-        }
-        Some(_) => {}
+    if remove {
+        out.push_str("; Max-Age=0");
+    } else if config.max_age() > 0 {
+        let _ = write!(out, "; Max-Age={}", config.max_age());
     }
     // Only a config built without `validated()` could hold a forbidden
     // byte; such a cookie is dropped rather than sent malformed.
@@ -165,10 +192,11 @@ mod tests {
         let value = value(&id, &config, &keys());
         assert_eq!(value.len(), VALUE_LEN);
         let h = headers(&["a=b", &format!("theme=dark; sid={value}")]);
-        match read(&h, &config, &keys(), 256) {
-            Presented::Valid(got, Verified::Current) => assert_eq!(got, id),
-            other => panic!("expected a valid cookie, got {other:?}"),
-        }
+        let presented = read(&h, &config, &keys(), 256);
+        let valid: Vec<_> = presented.valid().collect();
+        assert_eq!(valid.len(), 1);
+        assert_eq!(valid[0].0, id);
+        assert_eq!(valid[0].1, Verified::Current);
     }
 
     #[test]
@@ -186,19 +214,30 @@ mod tests {
             format!("{good}A"),
         ] {
             let h = headers(&[&format!("sid={bad}")]);
-            assert!(
-                matches!(read(&h, &config, &keys(), 256), Presented::Invalid),
-                "{bad:.40}"
-            );
+            let presented = read(&h, &config, &keys(), 256);
+            assert_eq!(presented.valid().count(), 0, "{bad:.40}");
+            assert_eq!(presented.invalid, 1, "{bad:.40}");
         }
-        assert!(matches!(
-            read(&headers(&["other=1"]), &config, &keys(), 256),
-            Presented::Absent
-        ));
+        assert!(!read(&headers(&["other=1"]), &config, &keys(), 256).any());
         // A value signed for another cookie name does not transfer.
         let other = SessionConfig::DEFAULT.with_cookie_name("other");
         let h = headers(&[&format!("other={good}")]);
-        assert!(matches!(read(&h, &other, &keys(), 256), Presented::Invalid));
+        assert_eq!(read(&h, &other, &keys(), 256).valid().count(), 0);
+    }
+
+    #[test]
+    fn at_most_four_values_are_checked_in_order() {
+        let config = SessionConfig::DEFAULT;
+        let ids: Vec<_> = (1..=6).map(|b| SessionId::from_bytes([b; 32])).collect();
+        let values: Vec<_> = ids.iter().map(|id| value(id, &config, &keys())).collect();
+        let header = format!(
+            "sid=forged; sid={}; sid={}; sid={}; sid={}",
+            values[0], values[1], values[2], values[3]
+        );
+        let presented = read(&headers(&[&header]), &config, &keys(), 256);
+        assert_eq!(presented.invalid, 1);
+        let valid: Vec<_> = presented.valid().map(|(id, _)| id.clone()).collect();
+        assert_eq!(valid, ids[..3], "the fifth value is not even looked at");
     }
 
     #[test]
@@ -207,7 +246,7 @@ mod tests {
             .with_domain("example.com")
             .with_path("/app")
             .with_max_age(60);
-        let set = set_cookie(&config, Some("v"))
+        let set = set_cookie(&config, "v", false)
             .to_str()
             .expect("ascii")
             .to_owned();
@@ -222,10 +261,7 @@ mod tests {
         ] {
             assert!(set.contains(part), "{set} lacks {part}");
         }
-        let removal = set_cookie(&config, None)
-            .to_str()
-            .expect("ascii")
-            .to_owned();
+        let removal = removal(&config).to_str().expect("ascii").to_owned();
         for part in [
             "sid=",
             "Path=/app",
@@ -237,7 +273,7 @@ mod tests {
         ] {
             assert!(removal.contains(part), "{removal} lacks {part}");
         }
-        let session_cookie = set_cookie(&SessionConfig::DEFAULT, Some("v"));
+        let session_cookie = set_cookie(&SessionConfig::DEFAULT, "v", false);
         assert!(!session_cookie.to_str().expect("ascii").contains("Max-Age"));
     }
 }

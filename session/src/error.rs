@@ -5,8 +5,8 @@ use std::error::Error as StdError;
 /// Building a [`Sessions`](crate::Sessions) manager failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConfigError {
-    /// The secret is shorter than 32 bytes.
+pub enum BuildError {
+    /// The secret is shorter than [`Sessions::MIN_SECRET_LEN`](crate::Sessions::MIN_SECRET_LEN).
     #[error("the session secret is {len} bytes; it must be at least 32 bytes (generate one with `openssl rand -base64 48`)")]
     SecretTooShort {
         /// Length of the secret given.
@@ -15,8 +15,8 @@ pub enum ConfigError {
     /// A shared store was given without a secret.
     #[error("a shared session store needs an explicit secret, the same in every process: call `.secret(...)` on the builder (a random per-process key would reject every other process's cookies)")]
     SecretRequired,
-    /// The OS random generator failed.
-    #[error("the OS random generator failed: {0}")]
+    /// The OS random generator failed while drawing a per-process key.
+    #[error("the OS random generator failed while drawing a signing key: {0}")]
     Random(String),
     /// [`Sessions::install`](crate::Sessions::install) came too late.
     #[error("the default session manager is already in use; call `Sessions::install` once, at start-up, before serving requests")]
@@ -24,23 +24,26 @@ pub enum ConfigError {
 }
 
 /// A session operation in a handler failed.
+///
+/// Messages name the key and the problem, never a stored value: session
+/// data may be personal, and errors end up in logs.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SessionError {
     /// The stored value does not deserialize into the type asked for.
-    #[error("session value `{key}` does not have the requested type: {source}")]
+    #[error("session value `{key}` is not a `{expected}`; read it as the type it was stored as")]
     WrongType {
         /// The key read.
         key: String,
-        /// What serde said.
-        source: serde_json::Error,
+        /// The Rust type asked for.
+        expected: &'static str,
     },
     /// The value could not be serialized.
     #[error("session value `{key}` could not be serialized: {source}")]
     Serialize {
         /// The key written.
         key: String,
-        /// What serde said.
+        /// What serde said (about the value's type, not its content).
         source: serde_json::Error,
     },
     /// The session would grow past the manager's size limit.
@@ -66,6 +69,12 @@ pub enum StoreError {
     /// The store holds data this library did not write.
     #[error("session store returned malformed data: {0}")]
     Corrupt(String),
+    /// The store lacks an optional capability the caller asked for.
+    #[error("this session store does not support {capability}; use a store that does (see the Stores section of the hyper-session docs)")]
+    Unsupported {
+        /// The capability, e.g. `"sweeping expired sessions"`.
+        capability: &'static str,
+    },
 }
 
 impl StoreError {
@@ -73,4 +82,48 @@ impl StoreError {
     pub fn backend(err: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
         Self::Backend(err.into())
     }
+}
+
+/// A request's session could not be loaded or saved; the request gets the
+/// error response (503 by default, or the handler's `on_error`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The store failed or timed out.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The OS random generator failed, so no session id could be drawn.
+    #[error("the OS random generator failed, so no session id could be drawn: {0}")]
+    Random(String),
+    /// The process's default manager could not be built.
+    #[error("the default session manager could not be built: {0}")]
+    Manager(#[from] BuildError),
+}
+
+/// A `SESSION_STORE`-style URL could not be turned into a store; see
+/// [`SessionsBuilder::store_url`](crate::SessionsBuilder::store_url).
+///
+/// No message repeats the URL: it may hold a password.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreUrlError {
+    /// The scheme is not one this crate knows.
+    #[error(
+        "unknown session store scheme `{scheme}`; expected `memory`, `redis://` or `rediss://`"
+    )]
+    UnknownScheme {
+        /// The scheme given (the part before `://`).
+        scheme: String,
+    },
+    /// The scheme is known, but its store was not compiled in.
+    #[error("session store scheme `{scheme}` needs the `{feature}` feature of hyper-session; enable it in Cargo.toml (or run the examples with `--features {feature}`)")]
+    FeatureDisabled {
+        /// The scheme given.
+        scheme: &'static str,
+        /// The cargo feature that enables it.
+        feature: &'static str,
+    },
+    /// The store could not be reached or refused the connection.
+    #[error("cannot open the session store: {0}")]
+    Connect(#[source] StoreError),
 }

@@ -8,7 +8,7 @@ use rand::rngs::OsRng;
 use rand::TryRngCore as _;
 use sha2::{Digest, Sha256};
 
-use crate::error::StoreError;
+use crate::error::RequestError;
 
 /// Length of an id in bytes: 256 bits.
 pub(crate) const ID_LEN: usize = 32;
@@ -46,14 +46,14 @@ thread_local! {
 
 impl SessionId {
     /// Draws a fresh id from the OS. Fails only if the OS has no entropy to give.
-    pub(crate) fn generate() -> Result<Self, StoreError> {
+    pub(crate) fn generate() -> Result<Self, RequestError> {
         POOL.with(|pool| {
             let mut pool = pool.borrow_mut();
             let pool = &mut *pool;
             if pool.next == pool.bytes.len() {
-                OsRng.try_fill_bytes(&mut pool.bytes).map_err(|e| {
-                    StoreError::backend(format!("the OS random generator failed: {e}"))
-                })?;
+                OsRng
+                    .try_fill_bytes(&mut pool.bytes)
+                    .map_err(|e| RequestError::Random(e.to_string()))?;
                 pool.next = 0;
             }
             let slot = &mut pool.bytes[pool.next..pool.next + ID_LEN];

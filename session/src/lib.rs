@@ -74,28 +74,27 @@ mod manager;
 mod response;
 mod session;
 mod signing;
-mod store;
+pub mod store;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+
+#[doc(hidden)]
+#[path = "bench_hooks.rs"]
+pub mod __bench;
 
 /// Turns an async handler that takes `&mut Session` into a plain hyper
 /// handler; see the crate's README for every option.
 #[doc(inline)]
 pub use hyper_session_macros::with_session;
 
-pub use config::{
-    ConfigProblem, SameSite, SessionConfig, SkipHeader, DEFAULT_ABSOLUTE_TIMEOUT,
-    DEFAULT_IDLE_TIMEOUT, MAX_DURATION,
-};
-pub use error::{ConfigError, SessionError, StoreError};
+pub use config::{InvalidConfig, SameSite, SessionConfig, SkipHeader};
+pub use error::{BuildError, RequestError, SessionError, StoreError, StoreUrlError};
 pub use id::{Fingerprint, StoreKey};
-pub use manager::{Sessions, SessionsBuilder, DEFAULT_MAX_COOKIE_LEN, DEFAULT_STORE_TIMEOUT};
+pub use manager::{Sessions, SessionsBuilder};
 pub use response::{service_unavailable, ErrorBody, HandlerOutput};
-pub use session::{Session, DEFAULT_MAX_SESSION_BYTES};
-pub use signing::{Secret, MIN_SECRET_LEN};
-pub use store::memory::{MemoryStore, DEFAULT_CAPACITY};
+pub use session::Session;
+pub use store::memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use store::redis::RedisStore;
-pub use store::{Record, SessionStore, Update};

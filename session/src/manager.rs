@@ -1,25 +1,22 @@
 //! The manager: keys, store and limits, and the request path built on them.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue};
 
 use crate::config::SessionConfig;
-use crate::cookie::{self, Presented};
-use crate::error::{ConfigError, StoreError};
+use crate::cookie;
+use crate::error::{BuildError, RequestError, StoreError, StoreUrlError};
 use crate::expiry::{now_ms, Lifetime};
 use crate::id::{SessionId, StoreKey};
-use crate::session::{Action, Loaded, Origin, Session, DEFAULT_MAX_SESSION_BYTES};
+use crate::session::{Changes, Loaded, Plan, Session, DEFAULT_MAX_SESSION_BYTES};
 use crate::signing::{Keys, Secret, Verified};
+use crate::store::capability::require;
 use crate::store::memory::MemoryStore;
-use crate::store::{DynStore, Record, SessionStore, Update};
-
-/// Default longest wait for one store call.
-pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Default longest cookie value read; ours are 87 bytes.
-pub const DEFAULT_MAX_COOKIE_LEN: usize = 256;
+use crate::store::{DynStore, Record, SessionStore};
 
 /// Signing keys, a store and limits: everything decided at run time.
 ///
@@ -38,7 +35,7 @@ pub const DEFAULT_MAX_COOKIE_LEN: usize = 256;
 ///     .store(MemoryStore::new())
 ///     .build()?;
 /// # let _ = sessions;
-/// # Ok::<(), hyper_session::ConfigError>(())
+/// # Ok::<(), hyper_session::BuildError>(())
 /// ```
 #[derive(Clone)]
 pub struct Sessions {
@@ -58,7 +55,27 @@ struct Inner {
 static DEFAULT: OnceLock<Sessions> = OnceLock::new();
 
 impl Sessions {
+    /// Shortest secret accepted, in bytes (256 bits).
+    pub const MIN_SECRET_LEN: usize = crate::signing::MIN_SECRET_LEN;
+    /// Default largest session: 64 KiB of keys and serialized values.
+    pub const DEFAULT_MAX_SESSION_BYTES: usize = DEFAULT_MAX_SESSION_BYTES;
+    /// Default longest cookie value read; ours are 87 bytes.
+    pub const DEFAULT_MAX_COOKIE_LEN: usize = 256;
+    /// Default longest wait for one store call.
+    pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
+
     /// Starts a builder.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hyper_session::Sessions;
+    ///
+    /// let sessions = Sessions::builder()
+    ///     .store_timeout(Duration::from_millis(500))
+    ///     .build()?;
+    /// # let _ = sessions;
+    /// # Ok::<(), hyper_session::BuildError>(())
+    /// ```
     pub fn builder() -> SessionsBuilder {
         SessionsBuilder::default()
     }
@@ -66,29 +83,51 @@ impl Sessions {
     /// An in-memory store with a random per-process key: sessions die with
     /// the process anyway, so a random key loses nothing.
     ///
+    /// ```
+    /// let sessions = hyper_session::Sessions::in_memory()?;
+    /// # let _ = sessions;
+    /// # Ok::<(), hyper_session::BuildError>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// Only if the OS random generator fails.
-    pub fn in_memory() -> Result<Self, ConfigError> {
+    pub fn in_memory() -> Result<Self, BuildError> {
         Self::builder().build()
     }
 
     /// Makes this the manager of every handler without `manager = ...`.
     /// Call it once at start-up, before the first request.
     ///
+    /// ```
+    /// use hyper_session::{BuildError, Sessions};
+    ///
+    /// Sessions::in_memory()?.install()?;
+    /// // Too late for a second one: handlers may already use the first.
+    /// let again = Sessions::in_memory()?.install();
+    /// assert!(matches!(again, Err(BuildError::AlreadyInstalled)));
+    /// # Ok::<(), BuildError>(())
+    /// ```
+    ///
     /// # Errors
     ///
-    /// [`ConfigError::AlreadyInstalled`] if a default is already in use.
-    pub fn install(self) -> Result<(), ConfigError> {
-        DEFAULT.set(self).map_err(|_| ConfigError::AlreadyInstalled)
+    /// [`BuildError::AlreadyInstalled`] if a default is already in use.
+    pub fn install(self) -> Result<(), BuildError> {
+        DEFAULT.set(self).map_err(|_| BuildError::AlreadyInstalled)
     }
 
     /// The process default: the installed manager, else an in-memory one.
     ///
+    /// ```
+    /// let sessions = hyper_session::Sessions::global()?;
+    /// # let _ = sessions;
+    /// # Ok::<(), hyper_session::BuildError>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// Only if the OS random generator fails while creating the default.
-    pub fn global() -> Result<&'static Self, ConfigError> {
+    pub fn global() -> Result<&'static Self, BuildError> {
         if let Some(sessions) = DEFAULT.get() {
             return Ok(sessions);
         }
@@ -97,8 +136,47 @@ impl Sessions {
         Ok(DEFAULT.get_or_init(|| fresh))
     }
 
+    /// Removes expired sessions from the store now, if the store can
+    /// ([`Sweep`](crate::store::Sweep)); returns how many. The shipped stores
+    /// also reclaim expired sessions by themselves.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sessions = hyper_session::Sessions::in_memory()?;
+    /// assert_eq!(sessions.sweep().await?, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unsupported`] if the store cannot sweep; otherwise
+    /// what the store reports.
+    pub async fn sweep(&self) -> Result<u64, StoreError> {
+        let caps = self.inner.store.capabilities();
+        let sweep = require(caps.sweep(), "sweeping expired sessions")?;
+        self.call(sweep.sweep()).await
+    }
+
     /// Loads the session a request's cookies name (steps 1 to 3 of the
     /// request path). Invalid cookies give a new session, never an error.
+    ///
+    /// Of several values of our cookie (a planted one sent first, say),
+    /// the first genuine one naming a live session wins; at most two are
+    /// looked up in the store.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use hyper_session::{SessionConfig, Sessions};
+    ///
+    /// let sessions = Sessions::in_memory()?;
+    /// let session = sessions.load(&SessionConfig::DEFAULT, &http::HeaderMap::new()).await?;
+    /// assert!(session.is_new());
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     ///
@@ -107,53 +185,78 @@ impl Sessions {
         &self,
         config: &SessionConfig,
         headers: &HeaderMap,
-    ) -> Result<Session, StoreError> {
+    ) -> Result<Session, RequestError> {
         let inner = &*self.inner;
         if config.skip_headers().iter().any(|h| h.matches(headers)) {
             tracing::debug!("session skipped: the request carries a skip header");
             return Ok(Session::detached());
         }
-        let (id, verified) = match cookie::read(headers, config, &inner.keys, inner.max_cookie_len)
-        {
-            Presented::Absent => return Ok(Session::new_visitor(inner.max_session_bytes, false)),
-            Presented::Invalid => {
-                tracing::warn!(
-                    cookie = config.cookie_name(),
-                    "session cookie is forged, altered or malformed; starting a new session"
-                );
-                return Ok(Session::new_visitor(inner.max_session_bytes, true));
-            }
-            Presented::Valid(id, verified) => (id, verified),
-        };
-        let key = id.store_key();
-        let record = self.call(inner.store.load(&key)).await?;
-        let now = now_ms();
+        let presented = cookie::read(headers, config, &inner.keys, inner.max_cookie_len);
+        if presented.invalid > 0 {
+            warn_invalid_cookie(config.cookie_name(), presented.invalid);
+        }
         let life = Lifetime::of(config);
-        match record {
-            Some(record) if !life.ended(record.created_at, record.expires_at, now) => {
-                tracing::debug!(session = %key.fingerprint(), "session loaded");
-                let loaded = Loaded {
-                    id,
-                    key,
-                    created_at: record.created_at,
-                    renewed_at: record.renewed_at,
-                    expires_at: record.expires_at,
-                    rotated: verified == Verified::Rotated,
-                };
-                Ok(Session::loaded(loaded, record, inner.max_session_bytes))
+        let mut others = Vec::new();
+        let mut loads = 0;
+        let mut found = None;
+        for (id, verified) in presented.valid() {
+            let key = id.store_key();
+            if found.is_some() || loads == MAX_LOADS {
+                others.push(key);
+                continue;
             }
-            _ => {
-                tracing::debug!(
-                    session = %key.fingerprint(),
-                    "session cookie names no live session; starting a new session"
-                );
-                Ok(Session::new_visitor(inner.max_session_bytes, true))
+            loads += 1;
+            match self.call(inner.store.load(&key)).await? {
+                Some(record) if !life.ended(record.created_at, record.expires_at, now_ms()) => {
+                    found = Some((id.clone(), *verified, key, record));
+                }
+                _ => {
+                    tracing::debug!(session = %key.fingerprint(), "session cookie names no live session");
+                    others.push(key);
+                }
             }
         }
+        let Some((id, verified, key, record)) = found else {
+            return Ok(Session::new_visitor(
+                inner.max_session_bytes,
+                presented.any(),
+                others,
+            ));
+        };
+        tracing::debug!(session = %key.fingerprint(), "session loaded");
+        let loaded = Loaded {
+            id,
+            key,
+            created_at: record.created_at,
+            renewed_at: record.renewed_at,
+            expires_at: record.expires_at,
+            rotated: verified == Verified::Rotated,
+        };
+        Ok(Session::loaded(
+            loaded,
+            record,
+            inner.max_session_bytes,
+            others,
+        ))
     }
 
     /// Saves what the handler changed (step 5 of the request path) and
     /// returns the `Set-Cookie` to send, if any.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use hyper_session::{SessionConfig, Sessions};
+    ///
+    /// let sessions = Sessions::in_memory()?;
+    /// let config = SessionConfig::DEFAULT;
+    /// let mut session = sessions.load(&config, &http::HeaderMap::new()).await?;
+    /// session.insert("user", "ada")?;
+    /// let set_cookie = sessions.commit(&config, session).await?;
+    /// assert!(set_cookie.unwrap().to_str()?.starts_with("sid="));
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     ///
@@ -162,54 +265,42 @@ impl Sessions {
     pub async fn commit(
         &self,
         config: &SessionConfig,
-        mut session: Session,
-    ) -> Result<Option<HeaderValue>, StoreError> {
+        session: Session,
+    ) -> Result<Option<HeaderValue>, RequestError> {
         let now = now_ms();
         let life = Lifetime::of(config);
-        match (session.take_origin(), session.action()) {
-            (Origin::Detached, _) => Ok(None),
-            // Logging out with a cookie whose session already ended: there
-            // is nothing to delete, but the browser should drop the cookie.
-            (Origin::New { stale }, Action::Destroy) => {
-                Ok(stale.then(|| cookie::set_cookie(config, None)))
+        match session.into_plan() {
+            Plan::Nothing => Ok(None),
+            // Logging out without a live session: nothing to delete but the
+            // other genuine ids sent, and a dead cookie to remove.
+            Plan::Forget { stale, others } => {
+                self.end_all(&others).await?;
+                Ok(stale.then(|| cookie::removal(config)))
             }
-            (Origin::New { .. }, _) => {
-                if session.is_empty() {
-                    return Ok(None);
-                }
-                let record = Record {
-                    data: session.take_data(),
-                    created_at: now,
-                    renewed_at: now,
-                    expires_at: life.expires_at(now, now),
-                };
+            Plan::Create(data) => {
+                let record = Record::new(data, now, now, life.expires_at(now, now));
                 let id = self.create(&record).await?;
                 tracing::debug!(session = %id.store_key().fingerprint(), "session created");
-                Ok(Some(self.cookie_for(config, &id)))
+                Ok(Some(self.issue(config, &id)))
             }
-            (Origin::Loaded(loaded), Action::Destroy) => {
+            Plan::Destroy { loaded, others } => {
                 self.call(self.inner.store.delete(&loaded.key)).await?;
+                self.end_all(&others).await?;
                 tracing::debug!(session = %loaded.key.fingerprint(), "session destroyed");
-                Ok(Some(cookie::set_cookie(config, None)))
+                Ok(Some(cookie::removal(config)))
             }
-            (Origin::Loaded(loaded), action) => {
-                if action == Action::Cycle || life.renewal_due(loaded.renewed_at, now) {
-                    let data = session.take_data();
-                    return self.cycle(config, data, &loaded, &life, now).await;
+            Plan::Save {
+                loaded,
+                changes,
+                cycle,
+            } => {
+                if cycle || life.renewal_due(loaded.renewed_at, now) {
+                    return self.cycle(config, changes, &loaded, &life, now).await;
                 }
                 let expires_at = life.expires_at(loaded.created_at, now);
                 let refresh = life.refresh_due(loaded.expires_at, expires_at);
-                if session.is_modified() || refresh {
-                    let mut update = Update {
-                        expires_at,
-                        ..Update::default()
-                    };
-                    for (key, value) in session.changes() {
-                        match value {
-                            Some(value) => update.set.push((key, value)),
-                            None => update.remove.push(key),
-                        }
-                    }
+                if !changes.is_empty() || refresh {
+                    let update = changes.update(expires_at);
                     let saved = self
                         .call(self.inner.store.update(&loaded.key, &update))
                         .await?;
@@ -222,49 +313,78 @@ impl Sessions {
                     tracing::debug!(session = %loaded.key.fingerprint(), changed = update.set.len() + update.remove.len(), "session saved");
                 }
                 let resend = loaded.rotated || (refresh && config.max_age() > 0);
-                Ok(resend.then(|| self.cookie_for(config, &loaded.id)))
+                Ok(resend.then(|| self.issue(config, &loaded.id)))
             }
         }
     }
 
     /// Moves the session to a new id; the old one stops working at once.
     ///
-    /// The old entry is deleted first, and the move happens only if it was
-    /// still there: a logout (or expiry) that won the race is final, never
-    /// undone by a login or renewal committing after it. The new entry holds
-    /// this request's view of the data; a concurrent request's change to
-    /// other keys, committed between this request's load and this move, is
-    /// not carried over.
+    /// With the store's [`AtomicMove`](crate::store::AtomicMove), one call
+    /// moves the live entry and applies this request's changes. Without
+    /// it: create the new entry (this request's view of the data), delete
+    /// the old one, and delete the new one again if the old one was no
+    /// longer alive. Either way a logout (or expiry) that won the race is
+    /// final, and a store failure part-way leaves the original session
+    /// loadable.
     async fn cycle(
         &self,
         config: &SessionConfig,
-        data: std::collections::HashMap<String, String>,
+        changes: Changes,
         loaded: &Loaded,
         life: &Lifetime,
         now: u64,
-    ) -> Result<Option<HeaderValue>, StoreError> {
-        if !self.call(self.inner.store.delete(&loaded.key)).await? {
-            tracing::debug!(session = %loaded.key.fingerprint(), "session ended during the request; not moved to a new id");
-            return Ok(None);
-        }
-        let record = Record {
-            data,
-            created_at: loaded.created_at,
-            renewed_at: now,
-            expires_at: life.expires_at(loaded.created_at, now),
+    ) -> Result<Option<HeaderValue>, RequestError> {
+        let store = &*self.inner.store;
+        let expires_at = life.expires_at(loaded.created_at, now);
+        let moved = if let Some(mover) = store.capabilities().atomic_move() {
+            let id = SessionId::generate()?;
+            let update = changes.update(expires_at).renewed_at(now);
+            let to = id.store_key();
+            self.call(mover.move_to(&loaded.key, &to, &update))
+                .await?
+                .then_some(id)
+        } else {
+            let record = Record::new(changes.into_data(), loaded.created_at, now, expires_at);
+            let id = self.create(&record).await?;
+            let to = id.store_key();
+            if self.call(store.delete(&loaded.key)).await? {
+                Some(id)
+            } else {
+                // The old session had ended: the copy must not outlive it.
+                // Its id was never sent to anyone, so even a failure here
+                // leaves nothing reachable.
+                self.call(store.delete(&to)).await?;
+                None
+            }
         };
-        let id = self.create(&record).await?;
-        tracing::debug!(
-            from = %loaded.key.fingerprint(),
-            to = %id.store_key().fingerprint(),
-            "session id cycled"
-        );
-        Ok(Some(self.cookie_for(config, &id)))
+        match moved {
+            Some(id) => {
+                tracing::debug!(
+                    from = %loaded.key.fingerprint(),
+                    to = %id.store_key().fingerprint(),
+                    "session id cycled"
+                );
+                Ok(Some(self.issue(config, &id)))
+            }
+            None => {
+                tracing::debug!(session = %loaded.key.fingerprint(), "session ended during the request; not moved to a new id");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Ends the sessions of the other genuine ids a request carried.
+    async fn end_all(&self, keys: &[StoreKey]) -> Result<(), StoreError> {
+        for key in keys {
+            self.call(self.inner.store.delete(key)).await?;
+        }
+        Ok(())
     }
 
     /// Stores `record` under a fresh id. A collision of 256-bit random ids
     /// does not happen, but the store refuses to overwrite, so try again.
-    async fn create(&self, record: &Record) -> Result<SessionId, StoreError> {
+    async fn create(&self, record: &Record) -> Result<SessionId, RequestError> {
         for _ in 0..3 {
             let id = SessionId::generate()?;
             let key: StoreKey = id.store_key();
@@ -274,15 +394,16 @@ impl Sessions {
         }
         Err(StoreError::Corrupt(
             "the store refused three fresh random ids as taken; its `create` is broken".into(),
-        ))
+        )
+        .into())
     }
 
     pub(crate) fn keys(&self) -> &Keys {
         &self.inner.keys
     }
 
-    fn cookie_for(&self, config: &SessionConfig, id: &SessionId) -> HeaderValue {
-        cookie::set_cookie(config, Some(&cookie::value(id, config, &self.inner.keys)))
+    fn issue(&self, config: &SessionConfig, id: &SessionId) -> HeaderValue {
+        cookie::issue(config, id, &self.inner.keys)
     }
 
     /// Runs one store call under the store timeout, unless the store says
@@ -300,6 +421,43 @@ impl Sessions {
             .unwrap_or(Err(StoreError::Timeout(limit)))
     }
 }
+
+/// Store loads one request may make: the first genuine value of our cookie,
+/// and one more when the first names a dead session (a planted cookie sent
+/// ahead of the real one).
+const MAX_LOADS: usize = 2;
+
+/// Logs forged or altered cookies at WARN at most once per
+/// [`WARN_EVERY_MS`], with how many it stands for, so that a client
+/// sending garbage cannot flood the logs.
+fn warn_invalid_cookie(cookie: &'static str, count: usize) {
+    static NEXT_WARN_MS: AtomicU64 = AtomicU64::new(0);
+    static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+    let count = count as u64;
+    let now = now_ms();
+    let next = NEXT_WARN_MS.load(Ordering::Relaxed);
+    if now < next
+        || NEXT_WARN_MS
+            .compare_exchange(
+                next,
+                now + WARN_EVERY_MS,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_err()
+    {
+        SUPPRESSED.fetch_add(count, Ordering::Relaxed);
+        return;
+    }
+    let events = SUPPRESSED.swap(0, Ordering::Relaxed) + count;
+    tracing::warn!(
+        cookie,
+        events,
+        "session cookie values that are forged, altered or malformed were ignored (new sessions started); logged at most once per 10 s"
+    );
+}
+
+const WARN_EVERY_MS: u64 = 10_000;
 
 impl fmt::Debug for Sessions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -344,6 +502,34 @@ impl SessionsBuilder {
         self
     }
 
+    /// Opens the store a URL names, as the examples read `SESSION_STORE`:
+    /// `memory` (or an empty string), `redis://` and `rediss://` (feature
+    /// `redis`). A scheme whose feature is off, or an unknown one, is
+    /// refused with an error that says what to do.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use hyper_session::{Sessions, StoreUrlError};
+    ///
+    /// let sessions = Sessions::builder().store_url("memory").await?.build()?;
+    /// # let _ = sessions;
+    /// let err = Sessions::builder().store_url("mongodb://u:hunter2@db").await.unwrap_err();
+    /// assert!(matches!(err, StoreUrlError::UnknownScheme { .. }));
+    /// assert!(!err.to_string().contains("hunter2")); // credentials are never echoed
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreUrlError`]: an unknown or disabled scheme, or a store that
+    /// cannot be reached now. No message repeats the URL's credentials.
+    pub async fn store_url(mut self, url: &str) -> Result<Self, StoreUrlError> {
+        self.store = Some(crate::store::url::open(url).await?);
+        Ok(self)
+    }
+
     /// Largest session, in bytes of keys plus serialized values
     /// (default 64 KiB); an `insert` past it fails.
     pub fn max_session_bytes(mut self, bytes: usize) -> Self {
@@ -368,13 +554,13 @@ impl SessionsBuilder {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::SecretTooShort`] for a secret under 32 bytes;
-    /// [`ConfigError::SecretRequired`] for a shared store without a secret.
-    pub fn build(self) -> Result<Sessions, ConfigError> {
+    /// [`BuildError::SecretTooShort`] for a secret under 32 bytes;
+    /// [`BuildError::SecretRequired`] for a shared store without a secret.
+    pub fn build(self) -> Result<Sessions, BuildError> {
         let store = self.store.unwrap_or_else(|| Box::new(MemoryStore::new()));
         let current = match self.secret {
             Some(bytes) => Secret::new(bytes)?,
-            None if store.is_shared() => return Err(ConfigError::SecretRequired),
+            None if store.is_shared() => return Err(BuildError::SecretRequired),
             None => Secret::random()?,
         };
         let older = self
@@ -387,9 +573,15 @@ impl SessionsBuilder {
                 keys: Keys::new(&current, &older),
                 may_block: store.may_block(),
                 store,
-                max_session_bytes: self.max_session_bytes.unwrap_or(DEFAULT_MAX_SESSION_BYTES),
-                max_cookie_len: self.max_cookie_len.unwrap_or(DEFAULT_MAX_COOKIE_LEN),
-                store_timeout: self.store_timeout.unwrap_or(DEFAULT_STORE_TIMEOUT),
+                max_session_bytes: self
+                    .max_session_bytes
+                    .unwrap_or(Sessions::DEFAULT_MAX_SESSION_BYTES),
+                max_cookie_len: self
+                    .max_cookie_len
+                    .unwrap_or(Sessions::DEFAULT_MAX_COOKIE_LEN),
+                store_timeout: self
+                    .store_timeout
+                    .unwrap_or(Sessions::DEFAULT_STORE_TIMEOUT),
             }),
         })
     }

@@ -5,13 +5,13 @@ use http::header::SET_COOKIE;
 use http::Response;
 
 pub use crate::config::{SameSite, SessionConfig, SkipHeader};
-pub use crate::error::StoreError;
+pub use crate::error::RequestError;
 pub use crate::response::{service_unavailable, HandlerOutput};
 pub use crate::session::Session;
 pub use crate::Sessions;
 
 /// The hook type `on_error = path` must have.
-pub type OnError<B> = fn(&StoreError) -> Response<B>;
+pub type OnError<B> = fn(&RequestError) -> Response<B>;
 
 /// Owns the manager named by `manager = EXPR`: deref coercion lets `EXPR`
 /// be a `Sessions`, an `Arc<Sessions>`, a `LazyLock<Sessions>` or a
@@ -21,8 +21,8 @@ pub fn manager(sessions: &Sessions) -> Sessions {
 }
 
 /// The process default manager.
-pub fn default_manager() -> Result<Sessions, StoreError> {
-    Sessions::global().cloned().map_err(StoreError::backend)
+pub fn default_manager() -> Result<Sessions, RequestError> {
+    Ok(Sessions::global()?.clone())
 }
 
 /// Steps 1 to 3: skip header, cookie, load. Takes the headers, not the
@@ -32,7 +32,7 @@ pub async fn load(
     manager: &Sessions,
     config: &SessionConfig,
     headers: &http::HeaderMap,
-) -> Result<Session, StoreError> {
+) -> Result<Session, RequestError> {
     manager.load(config, headers).await
 }
 
@@ -58,46 +58,8 @@ pub async fn commit<O: HandlerOutput>(
     }
 }
 
-/// Step 6: log the store failure and build the error response.
-pub fn failed<B>(error: &StoreError, on_error: OnError<B>) -> Response<B> {
-    tracing::error!(error = %error, "session store failed; sending the error response");
+/// Step 6: log the failure and build the error response.
+pub fn failed<B>(error: &RequestError, on_error: OnError<B>) -> Response<B> {
+    tracing::error!(error = %error, "session could not be loaded or saved; sending the error response");
     on_error(error)
-}
-
-/// Hooks for the benchmarks in `session/benches`, which measure the parts
-/// of the request path one at a time.
-pub mod bench {
-    use http::HeaderMap;
-
-    use crate::config::SessionConfig;
-    use crate::cookie::{self, Presented};
-    use crate::id::SessionId;
-    use crate::Sessions;
-
-    /// A cookie value `id.tag` for a fresh random id (not a chosen one: this
-    /// hook must not be a way to forge cookies).
-    pub fn sign_fresh(sessions: &Sessions, config: &SessionConfig) -> String {
-        match SessionId::generate() {
-            Ok(id) => cookie::value(&id, config, sessions.keys()),
-            Err(_) => String::new(),
-        }
-    }
-
-    /// The `Set-Cookie` header for `value`.
-    pub fn set_cookie(config: &SessionConfig, value: &str) -> http::HeaderValue {
-        cookie::set_cookie(config, Some(value))
-    }
-
-    /// Finds and verifies our cookie in `headers`; true if genuine.
-    pub fn verify(sessions: &Sessions, config: &SessionConfig, headers: &HeaderMap) -> bool {
-        matches!(
-            cookie::read(
-                headers,
-                config,
-                sessions.keys(),
-                crate::DEFAULT_MAX_COOKIE_LEN
-            ),
-            Presented::Valid(..)
-        )
-    }
 }

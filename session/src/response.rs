@@ -6,7 +6,7 @@ use http::{Response, StatusCode};
 use http_body_util::combinators::{BoxBody, UnsyncBoxBody};
 use http_body_util::{BodyExt as _, Empty, Full};
 
-use crate::error::StoreError;
+use crate::error::RequestError;
 
 /// What a `#[with_session]` handler may return: `Response<B>` or
 /// `Result<Response<B>, E>`. The session commits only on a response; an
@@ -50,7 +50,7 @@ impl<B, E> HandlerOutput for Result<Response<B>, E> {
 /// implement this or give the attribute an `on_error = path` hook.
 #[diagnostic::on_unimplemented(
     message = "the default session error response cannot build a `{Self}` body",
-    note = "add `on_error = path::to::fn` to #[with_session], a `fn(&StoreError) -> Response<{Self}>`, or implement `hyper_session::ErrorBody` for it"
+    note = "add `on_error = path::to::fn` to #[with_session], a `fn(&RequestError) -> Response<{Self}>`, or implement `hyper_session::ErrorBody` for it"
 )]
 pub trait ErrorBody {
     /// A body holding `message`, or an empty one if the type holds no data.
@@ -97,7 +97,7 @@ impl<E: 'static> ErrorBody for UnsyncBoxBody<Bytes, E> {
     }
 }
 
-/// The default store-failure response: `503 Service Unavailable`,
+/// The default failure response: `503 Service Unavailable`,
 /// `Retry-After: 1`, and a short plain-text body. The cause goes to the log,
 /// not to the client.
 ///
@@ -106,12 +106,14 @@ impl<E: 'static> ErrorBody for UnsyncBoxBody<Bytes, E> {
 /// ```
 /// use http_body_util::Full;
 /// use bytes::Bytes;
-/// use hyper_session::{service_unavailable, StoreError};
+/// use hyper_session::{service_unavailable, RequestError, StoreError};
 ///
-/// let response = service_unavailable::<Full<Bytes>>(&StoreError::Timeout(Default::default()));
+/// let error = RequestError::Store(StoreError::Timeout(Default::default()));
+/// let response = service_unavailable::<Full<Bytes>>(&error);
 /// assert_eq!(response.status(), 503);
+/// assert_eq!(response.headers()["retry-after"], "1");
 /// ```
-pub fn service_unavailable<B: ErrorBody>(_error: &StoreError) -> Response<B> {
+pub fn service_unavailable<B: ErrorBody>(_error: &RequestError) -> Response<B> {
     let mut response = Response::new(B::from_message(
         "session store unavailable; try again shortly\n",
     ));

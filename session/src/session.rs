@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::error::SessionError;
 use crate::id::{Fingerprint, SessionId, StoreKey};
-use crate::store::Record;
+use crate::store::{Record, Update};
 
 /// A user's session: typed key/value data kept on the server.
 ///
@@ -40,6 +40,9 @@ pub struct Session {
     max_bytes: usize,
     origin: Origin,
     action: Action,
+    /// Store keys of the other genuine values of our cookie this request
+    /// carried (cookie tossing): a `destroy` ends them too.
+    others: Vec<StoreKey>,
 }
 
 /// Where the session came from.
@@ -84,12 +87,21 @@ impl Session {
         Self::with_origin(Origin::Detached, HashMap::new(), DEFAULT_MAX_SESSION_BYTES)
     }
 
-    pub(crate) fn new_visitor(max_bytes: usize, stale: bool) -> Self {
-        Self::with_origin(Origin::New { stale }, HashMap::new(), max_bytes)
+    pub(crate) fn new_visitor(max_bytes: usize, stale: bool, others: Vec<StoreKey>) -> Self {
+        let mut session = Self::with_origin(Origin::New { stale }, HashMap::new(), max_bytes);
+        session.others = others;
+        session
     }
 
-    pub(crate) fn loaded(loaded: Loaded, record: Record, max_bytes: usize) -> Self {
-        Self::with_origin(Origin::Loaded(loaded), record.data, max_bytes)
+    pub(crate) fn loaded(
+        loaded: Loaded,
+        record: Record,
+        max_bytes: usize,
+        others: Vec<StoreKey>,
+    ) -> Self {
+        let mut session = Self::with_origin(Origin::Loaded(loaded), record.data, max_bytes);
+        session.others = others;
+        session
     }
 
     fn with_origin(origin: Origin, data: HashMap<String, String>, max_bytes: usize) -> Self {
@@ -101,6 +113,7 @@ impl Session {
             max_bytes,
             origin,
             action: Action::Keep,
+            others: Vec::new(),
         }
     }
 
@@ -114,9 +127,11 @@ impl Session {
         self.data
             .get(key)
             .map(|raw| {
-                serde_json::from_str(raw).map_err(|source| SessionError::WrongType {
+                // serde's message quotes the stored value; keep the key and
+                // the type only, so logging the error leaks no session data.
+                serde_json::from_str(raw).map_err(|_| SessionError::WrongType {
                     key: key.to_owned(),
-                    source,
+                    expected: std::any::type_name::<T>(),
                 })
             })
             .transpose()
@@ -250,29 +265,87 @@ impl Session {
         }
     }
 
-    /// Takes the origin out, for a commit that consumes it.
-    pub(crate) fn take_origin(&mut self) -> Origin {
-        std::mem::replace(&mut self.origin, Origin::Detached)
+    /// What the commit must do, in one summary: the only thing the manager
+    /// takes out of a finished session.
+    pub(crate) fn into_plan(self) -> Plan {
+        let changes = Changes {
+            data: self.data,
+            changed: self.changed,
+        };
+        match (self.origin, self.action) {
+            (Origin::Detached, _) => Plan::Nothing,
+            (Origin::New { stale }, Action::Destroy) => Plan::Forget {
+                stale,
+                others: self.others,
+            },
+            (Origin::New { .. }, _) if changes.data.is_empty() => Plan::Nothing,
+            (Origin::New { .. }, _) => Plan::Create(changes.data),
+            (Origin::Loaded(loaded), Action::Destroy) => Plan::Destroy {
+                loaded,
+                others: self.others,
+            },
+            (Origin::Loaded(loaded), action) => Plan::Save {
+                loaded,
+                changes,
+                cycle: action == Action::Cycle,
+            },
+        }
+    }
+}
+
+/// A finished session, as the commit sees it.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// Detached, or new and never written: no store call, no cookie.
+    Nothing,
+    /// `destroy` on a request without a live session; `stale` says the
+    /// browser holds a dead cookie of ours, which the commit removes, and
+    /// `others` are genuine ids it carried that were not loaded.
+    Forget { stale: bool, others: Vec<StoreKey> },
+    /// A new session with data: store it under a fresh id.
+    Create(HashMap<String, String>),
+    /// `destroy` on a stored session, and on every other genuine id the
+    /// request carried.
+    Destroy {
+        loaded: Loaded,
+        others: Vec<StoreKey>,
+    },
+    /// A stored session: write the changed keys (if any), and move it to a
+    /// new id when `cycle` (or when renewal is due).
+    Save {
+        loaded: Loaded,
+        changes: Changes,
+        cycle: bool,
+    },
+}
+
+/// The data of a stored session after the handler, and which keys changed.
+#[derive(Debug)]
+pub(crate) struct Changes {
+    data: HashMap<String, String>,
+    changed: Vec<String>,
+}
+
+impl Changes {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.changed.is_empty()
     }
 
-    pub(crate) fn action(&self) -> Action {
-        self.action
+    /// The store update: each changed key written, or removed if gone.
+    pub(crate) fn update(&self, expires_at: u64) -> Update<'_> {
+        let mut update = Update::new(expires_at);
+        for key in &self.changed {
+            match self.data.get(key) {
+                Some(value) => update.set.push((key, value)),
+                None => update.remove.push(key),
+            }
+        }
+        update
     }
 
-    pub(crate) fn is_modified(&self) -> bool {
-        !self.changed.is_empty()
-    }
-
-    /// Takes the data out, for a commit that stores all of it.
-    pub(crate) fn take_data(&mut self) -> HashMap<String, String> {
-        std::mem::take(&mut self.data)
-    }
-
-    /// The changed keys: `Some(value)` for a write, `None` for a removal.
-    pub(crate) fn changes(&self) -> impl Iterator<Item = (&str, Option<&str>)> + '_ {
-        self.changed
-            .iter()
-            .map(|k| (k.as_str(), self.data.get(k).map(String::as_str)))
+    /// All of the data, for a store that has to write it whole.
+    pub(crate) fn into_data(self) -> HashMap<String, String> {
+        self.data
     }
 }
 
@@ -298,9 +371,9 @@ mod tests {
         s.insert("n", 1).expect("fits");
         s.changed.clear();
         s.insert("n", 1).expect("fits");
-        assert!(!s.is_modified());
+        assert!(s.changed.is_empty());
         s.insert("n", 2).expect("fits");
-        assert_eq!(s.changes().collect::<Vec<_>>(), vec![("n", Some("2"))]);
+        assert_eq!(s.changed, ["n"]);
     }
 
     #[test]
@@ -311,9 +384,15 @@ mod tests {
         assert!(s.remove("a"));
         assert!(!s.remove("a"));
         s.clear();
-        let mut changes: Vec<_> = s.changes().collect();
-        changes.sort();
-        assert_eq!(changes, vec![("a", None), ("b", None)]);
+        let changes = Changes {
+            data: s.data.clone(),
+            changed: s.changed.clone(),
+        };
+        let update = changes.update(7);
+        let mut removed = update.remove.clone();
+        removed.sort_unstable();
+        assert_eq!(removed, ["a", "b"]);
+        assert!(update.set.is_empty());
         assert_eq!(s.size, 0);
     }
 
@@ -335,10 +414,18 @@ mod tests {
     fn wrong_types_are_errors() {
         let mut s = Session::detached();
         s.insert("name", "ada").expect("fits");
+        let err = s.get::<u32>("name").expect_err("a string is not a u32");
         assert!(matches!(
-            s.get::<u32>("name"),
-            Err(SessionError::WrongType { .. })
+            err,
+            SessionError::WrongType {
+                expected: "u32",
+                ..
+            }
         ));
+        assert!(
+            !err.to_string().contains("ada"),
+            "the error must not quote the stored value: {err}"
+        );
         assert_eq!(s.get::<u32>("missing").expect("absent is fine"), None);
     }
 }

@@ -7,43 +7,32 @@ use rand::rngs::OsRng;
 use rand::TryRngCore as _;
 use sha2::Sha256;
 
-use crate::error::ConfigError;
+use crate::error::BuildError;
 use crate::id::{SessionId, ID_LEN};
 
 type HmacSha256 = Hmac<Sha256>;
 
 /// Shortest secret accepted, in bytes (256 bits, the HMAC-SHA256 block-size class).
-pub const MIN_SECRET_LEN: usize = 32;
+pub(crate) const MIN_SECRET_LEN: usize = 32;
 
 /// Length of a tag in bytes.
 pub(crate) const TAG_LEN: usize = 32;
 
-/// A signing secret of at least [`MIN_SECRET_LEN`] bytes.
-///
-/// Its `Debug` output never shows the bytes.
-///
-/// # Example
-///
-/// ```
-/// use hyper_session::Secret;
-///
-/// assert!(Secret::new("too short").is_err());
-/// let secret = Secret::new("a secret of at least thirty-two bytes!").unwrap();
-/// assert_eq!(format!("{secret:?}"), "Secret(..)");
-/// ```
+/// A signing secret of at least [`MIN_SECRET_LEN`] bytes; its `Debug`
+/// output never shows the bytes.
 #[derive(Clone)]
-pub struct Secret(Vec<u8>);
+pub(crate) struct Secret(Vec<u8>);
 
 impl Secret {
     /// Wraps `bytes`, refusing fewer than [`MIN_SECRET_LEN`].
     ///
     /// # Errors
     ///
-    /// [`ConfigError::SecretTooShort`] when the secret is too short to sign with.
-    pub fn new(bytes: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+    /// [`BuildError::SecretTooShort`] when the secret is too short to sign with.
+    pub(crate) fn new(bytes: impl AsRef<[u8]>) -> Result<Self, BuildError> {
         let bytes = bytes.as_ref();
         if bytes.len() < MIN_SECRET_LEN {
-            return Err(ConfigError::SecretTooShort { len: bytes.len() });
+            return Err(BuildError::SecretTooShort { len: bytes.len() });
         }
         Ok(Self(bytes.to_vec()))
     }
@@ -52,12 +41,12 @@ impl Secret {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Random`] if the OS random generator fails.
-    pub fn random() -> Result<Self, ConfigError> {
+    /// [`BuildError::Random`] if the OS random generator fails.
+    pub(crate) fn random() -> Result<Self, BuildError> {
         let mut bytes = vec![0u8; 32];
         OsRng
             .try_fill_bytes(&mut bytes)
-            .map_err(|e| ConfigError::Random(e.to_string()))?;
+            .map_err(|e| BuildError::Random(e.to_string()))?;
         Ok(Self(bytes))
     }
 }

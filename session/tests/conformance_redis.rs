@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::header::{HeaderMap, HeaderValue, COOKIE};
-use hyper_session::{RedisStore, SessionConfig, SessionStore, Sessions, StoreError};
+use hyper_session::store::{Record, SessionStore, Update};
+use hyper_session::{RedisStore, RequestError, SessionConfig, Sessions, StoreError};
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 
@@ -201,7 +202,10 @@ async fn one_hash_per_session_with_data_and_metadata_fields_and_a_redis_expiry()
         .load(&CONFIG, &cookie)
         .await
         .expect_err("corrupt metadata");
-    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    assert!(
+        matches!(err, RequestError::Store(StoreError::Corrupt(_))),
+        "{err}"
+    );
 
     // Logged-out sessions leave nothing behind.
     let _: () = conn
@@ -265,45 +269,65 @@ async fn connect_fails_clearly_for_a_bad_url_or_an_unreachable_redis() {
     );
 }
 
-/// A TCP proxy in front of Redis that records the name of every command
-/// the client sends: the store's round trips, whatever else runs on Redis.
+/// A TCP proxy in front of Redis that records every command the client
+/// sends, grouped into round trips: a batch is what the client sent before
+/// Redis next answered. Counting batches (not commands) is what shows one
+/// pipeline where three separate calls would also send three commands.
 struct CountingProxy {
     addr: SocketAddr,
-    commands: Arc<Mutex<Vec<String>>>,
+    batches: Arc<Mutex<Vec<Vec<String>>>>,
 }
 
 impl CountingProxy {
     fn start(upstream: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let commands = Arc::new(Mutex::new(Vec::new()));
-        let log = commands.clone();
+        let batches = Arc::new(Mutex::new(vec![Vec::new()]));
+        let log = batches.clone();
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
                 let server = TcpStream::connect(upstream).expect("Redis reachable");
-                let (mut c2, mut s2) = (
+                let (c2, s2) = (
                     client.try_clone().expect("clone"),
                     server.try_clone().expect("clone"),
                 );
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut s2, &mut c2);
-                    let _ = c2.shutdown(Shutdown::Both);
-                });
+                let replies = log.clone();
+                std::thread::spawn(move || forward_replies(s2, c2, &replies));
                 let log = log.clone();
                 std::thread::spawn(move || forward_commands(client, server, &log));
             }
         });
-        Self { addr, commands }
+        Self { addr, batches }
     }
 
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.commands.lock().expect("lock"))
+    /// The round trips since the last call, each the commands it carried.
+    fn take(&self) -> Vec<Vec<String>> {
+        let mut log = self.batches.lock().expect("lock");
+        let taken = std::mem::replace(&mut *log, vec![Vec::new()]);
+        taken.into_iter().filter(|b| !b.is_empty()).collect()
     }
 }
 
-/// Copies RESP requests from `client` to `server`, logging each command.
-fn forward_commands(client: TcpStream, mut server: TcpStream, log: &Mutex<Vec<String>>) {
+/// Copies Redis's answers to the client; an answer closes the batch.
+fn forward_replies(mut server: TcpStream, mut client: TcpStream, log: &Mutex<Vec<Vec<String>>>) {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = server.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            let _ = client.shutdown(Shutdown::Both);
+            return;
+        }
+        log.lock().expect("lock").push(Vec::new());
+        if client.write_all(&buf[..n]).is_err() {
+            return;
+        }
+    }
+}
+
+/// Copies RESP requests from `client` to `server`, logging each command
+/// into the open batch.
+fn forward_commands(client: TcpStream, mut server: TcpStream, log: &Mutex<Vec<Vec<String>>>) {
     let mut reader = BufReader::new(client);
     let mut line = String::new();
     loop {
@@ -327,7 +351,9 @@ fn forward_commands(client: TcpStream, mut server: TcpStream, log: &Mutex<Vec<St
             }
             request.extend_from_slice(&bulk);
         }
-        log.lock().expect("lock").push(name);
+        if let Some(open) = log.lock().expect("lock").last_mut() {
+            open.push(name);
+        }
         if server.write_all(&request).is_err() {
             return;
         }
@@ -399,8 +425,23 @@ async fn one_round_trip_to_load_one_to_commit_none_without_a_cookie() {
     assert_eq!(sessions.commit(&CONFIG, s).await.expect("commit"), None);
     assert_eq!(
         proxy.take(),
-        Vec::<String>::new(),
+        Vec::<Vec<String>>::new(),
         "a request without a cookie"
+    );
+
+    // A forged cookie: its tag fails, so no store call either.
+    let mut forged = HeaderMap::new();
+    forged.insert(
+        COOKIE,
+        HeaderValue::from_static("sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+    );
+    let s = sessions.load(&CONFIG, &forged).await.expect("load");
+    assert!(s.is_new());
+    assert_eq!(sessions.commit(&CONFIG, s).await.expect("commit"), None);
+    assert_eq!(
+        proxy.take(),
+        Vec::<Vec<String>>::new(),
+        "a request with a forged cookie"
     );
 
     let mut s = sessions
@@ -408,6 +449,7 @@ async fn one_round_trip_to_load_one_to_commit_none_without_a_cookie() {
         .await
         .expect("load");
     s.insert("n", 1).expect("insert");
+    s.insert("gone", 1).expect("insert");
     let cookie = cookie_header(
         &sessions
             .commit(&CONFIG, s)
@@ -417,21 +459,21 @@ async fn one_round_trip_to_load_one_to_commit_none_without_a_cookie() {
     );
     assert_eq!(
         proxy.take(),
-        ["HSET", "PEXPIREAT", "RENAMENX"],
+        [["HSET", "PEXPIREAT", "RENAMENX"]],
         "a new session: one pipeline, renamed into place"
     );
 
     let mut s = sessions.load(&CONFIG, &cookie).await.expect("load");
-    assert_eq!(proxy.take(), ["HGETALL"], "a load");
+    assert_eq!(proxy.take(), [["HGETALL"]], "a load");
     s.insert("n", 2).expect("insert");
-    s.remove("missing");
+    assert!(s.remove("gone"));
     sessions.commit(&CONFIG, s).await.expect("commit");
     // redis-rs writes a pipeline at once and then reads every reply: one
     // round trip, three commands.
     assert_eq!(
         proxy.take(),
-        ["HSET", "HSET", "PEXPIREAT"],
-        "a commit of changes: one pipeline"
+        [["HSET", "HDEL", "PEXPIREAT", "HEXISTS"]],
+        "a commit of changes: one pipeline, closed by the liveness check"
     );
 
     let s = sessions.load(&CONFIG, &cookie).await.expect("load");
@@ -439,7 +481,7 @@ async fn one_round_trip_to_load_one_to_commit_none_without_a_cookie() {
     sessions.commit(&CONFIG, s).await.expect("commit");
     assert_eq!(
         proxy.take(),
-        ["HGETALL"],
+        [["HGETALL"]],
         "an untouched session writes nothing"
     );
 
@@ -454,14 +496,21 @@ async fn one_round_trip_to_load_one_to_commit_none_without_a_cookie() {
     );
     assert_eq!(
         proxy.take(),
-        ["HGETALL", "DEL", "HSET", "PEXPIREAT", "RENAMENX"],
-        "cycle_id: delete the old (it must still exist), then create the new"
+        [
+            vec!["HGETALL"],
+            vec!["RENAMENX", "HSET", "PEXPIREAT", "HEXISTS"]
+        ],
+        "cycle_id: one pipeline that renames the live hash and checks it arrived whole"
     );
 
     let mut s = sessions.load(&CONFIG, &cycled).await.expect("load");
     s.destroy();
     sessions.commit(&CONFIG, s).await.expect("commit");
-    assert_eq!(proxy.take(), ["HGETALL", "DEL"], "destroy: one DEL");
+    assert_eq!(
+        proxy.take(),
+        [vec!["HGETALL"], vec!["HDEL", "UNLINK"]],
+        "destroy: one pipeline that says whether a live session ended"
+    );
 
     let mut s = sessions.load(&CONFIG, &warm).await.expect("load");
     s.destroy();
@@ -483,14 +532,10 @@ async fn sessions_with_hundreds_of_keys_are_written_and_changed() {
         .expect("clock")
         .as_millis();
     let now = u64::try_from(now).expect("ms");
-    let record = hyper_session::Record {
-        data: (0..1_000)
-            .map(|i| (format!("k{i}"), i.to_string()))
-            .collect(),
-        created_at: now,
-        renewed_at: now,
-        expires_at: now + 60_000,
-    };
+    let data = (0..1_000)
+        .map(|i| (format!("k{i}"), i.to_string()))
+        .collect();
+    let record = Record::new(data, now, now, now + 60_000);
     assert!(store.create(&key, &record).await.expect("create"));
     assert_eq!(store.load(&key).await.expect("load"), Some(record.clone()));
 
@@ -498,14 +543,13 @@ async fn sessions_with_hundreds_of_keys_are_written_and_changed() {
     let added: Vec<(String, String)> = (1_000..1_700)
         .map(|i| (format!("k{i}"), format!("\"{i}\"")))
         .collect();
-    let update = hyper_session::Update {
-        set: added
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect(),
-        remove: removed.iter().map(String::as_str).collect(),
-        expires_at: now + 120_000,
-    };
+    let mut update = Update::new(now + 120_000);
+    for (k, v) in &added {
+        update = update.set(k, v);
+    }
+    for k in &removed {
+        update = update.remove(k);
+    }
     assert!(store.update(&key, &update).await.expect("update"));
     let mut expected = record;
     update.apply_to(&mut expected);

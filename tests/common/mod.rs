@@ -3,9 +3,7 @@
 
 #![allow(dead_code)]
 
-#[path = "../../examples/support/mod.rs"]
-pub mod support;
-
+pub mod lifecycle;
 pub mod logs;
 pub mod redis_env;
 
@@ -15,8 +13,31 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
 use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+
+/// Accepts connections forever, serving each with `handler` on its own task.
+pub async fn serve<H, F, E>(listener: TcpListener, handler: H)
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + 'static,
+    F: Future<Output = Result<Response<Full<Bytes>>, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service_fn(handler))
+                .await;
+        });
+    }
+}
 
 /// Starts `handler` on a fresh loopback port and returns its base URL.
 pub async fn spawn<H, F, E>(handler: H) -> String
@@ -29,7 +50,7 @@ where
         .await
         .expect("bind a loopback port");
     let addr = listener.local_addr().expect("bound address");
-    tokio::spawn(support::serve(listener, handler));
+    tokio::spawn(serve(listener, handler));
     format!("http://{addr}")
 }
 
@@ -59,6 +80,20 @@ pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {
 /// The value of cookie `name` set by a response, if any.
 pub fn cookie_value(response: &reqwest::Response, name: &str) -> Option<String> {
     cookie_in(&set_cookies(response), name)
+}
+
+/// The `Cookie` header a browser sends back for the cookies a response set
+/// (removals excluded).
+pub fn cookie_header(set_cookies: &[String]) -> String {
+    set_cookies
+        .iter()
+        .filter_map(|c| c.split(';').next())
+        .filter(|pair| {
+            pair.split_once('=')
+                .is_some_and(|(_, v)| !v.trim().is_empty())
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The value of cookie `name` among `Set-Cookie` header values, if any.

@@ -8,10 +8,9 @@ use std::time::Duration;
 use crate::error::StoreError;
 use crate::expiry::now_ms;
 use crate::id::StoreKey;
-use crate::store::{Record, SessionStore, Update};
+use crate::store::{AtomicMove, BoxFuture, Capabilities, Record, SessionStore, Sweep, Update};
 
-/// How many sessions a [`MemoryStore::new`] holds before it evicts.
-pub const DEFAULT_CAPACITY: usize = 1_000_000;
+const DEFAULT_CAPACITY: usize = 1_000_000;
 const SHARDS: usize = 64;
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// Entries looked at to choose one to evict when a shard is full.
@@ -72,7 +71,10 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// A store for up to [`DEFAULT_CAPACITY`] sessions.
+    /// How many sessions [`MemoryStore::new`] holds before it evicts.
+    pub const DEFAULT_CAPACITY: usize = DEFAULT_CAPACITY;
+
+    /// A store for up to [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY) sessions.
     pub fn new() -> Self {
         Self::with_capacity(DEFAULT_CAPACITY)
     }
@@ -273,6 +275,46 @@ impl SessionStore for MemoryStore {
 
     fn may_block(&self) -> bool {
         false
+    }
+
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities::none().with_sweep(self).with_atomic_move(self)
+    }
+}
+
+impl Sweep for MemoryStore {
+    fn sweep(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        let swept = self.purge_expired() as u64;
+        Box::pin(std::future::ready(Ok(swept)))
+    }
+}
+
+impl AtomicMove for MemoryStore {
+    fn move_to<'a>(
+        &'a self,
+        from: &'a StoreKey,
+        to: &'a StoreKey,
+        update: &'a Update<'a>,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        // Taking the entry out of its shard is the atomic step: from then on
+        // no request finds it under `from`, and only this call holds it.
+        // Nobody knows `to` yet, so inserting it a moment later is unseen.
+        let now = now_ms();
+        let taken = self.shard(from).remove(from).filter(|e| e.expires_at > now);
+        let moved = match taken {
+            Some(mut entry) => {
+                entry.merge(update);
+                if let Some(renewed_at) = update.renewed_at {
+                    entry.renewed_at = renewed_at;
+                }
+                let mut shard = self.shard(to);
+                make_room(&mut shard, self.shared.per_shard);
+                shard.insert(*to, entry);
+                true
+            }
+            None => false,
+        };
+        Box::pin(std::future::ready(Ok(moved)))
     }
 }
 

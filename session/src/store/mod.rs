@@ -1,10 +1,16 @@
 //! The storage interface, and the stores that ship with the crate.
 //!
 //! A store maps a [`StoreKey`] (a hash of the session id) to a [`Record`].
-//! Commits are deltas: [`SessionStore::update`] merges only the keys a
-//! request changed, so concurrent requests of one session that change
-//! different keys all survive. When two requests change the *same* key, the
-//! last commit wins.
+//! Four methods are required ([`SessionStore`]); further powers are optional
+//! [`Capabilities`] a store may offer, so adding one never breaks a store
+//! written elsewhere.
+//!
+//! **Liveness.** A session is *alive* when its entry is complete and not
+//! past its `expires_at`. Every method agrees on that: `load` returns only
+//! live entries, `update` merges only into a live one, `delete` reports
+//! whether it ended a live one, and a move ([`AtomicMove`]) moves only a
+//! live one. A logout, once answered, is therefore final: no later commit,
+//! renewal or `cycle_id` of the same session brings its data back.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -13,12 +19,24 @@ use std::pin::Pin;
 use crate::error::StoreError;
 use crate::id::StoreKey;
 
+pub(crate) mod capability;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
+pub(crate) mod url;
+
+pub use capability::{AtomicMove, Capabilities, Sweep};
+
+/// A boxed future, the return type of the optional capabilities' methods
+/// (they are called through `dyn`).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One stored session.
+///
+/// Non-exhaustive so that fields can be added without breaking stores:
+/// build one with [`Record::new`], read its fields directly.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Record {
     /// Keys and their values serialized as JSON text.
     pub data: HashMap<String, String>,
@@ -32,24 +50,116 @@ pub struct Record {
     pub expires_at: u64,
 }
 
+impl Record {
+    /// A record holding `data`, with its three timestamps (ms since the
+    /// Unix epoch).
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use hyper_session::store::Record;
+    ///
+    /// let data = HashMap::from([("user".to_owned(), "\"ada\"".to_owned())]);
+    /// let record = Record::new(data, 1_000, 1_000, 61_000);
+    /// assert_eq!(record.expires_at, 61_000);
+    /// ```
+    pub fn new(
+        data: HashMap<String, String>,
+        created_at: u64,
+        renewed_at: u64,
+        expires_at: u64,
+    ) -> Self {
+        Self {
+            data,
+            created_at,
+            renewed_at,
+            expires_at,
+        }
+    }
+}
+
 /// The changes one request made to an existing session.
+///
+/// Non-exhaustive so that fields can be added without breaking stores:
+/// read its fields directly, apply it with [`Update::apply_to`] where a
+/// store merges in memory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Update<'a> {
-    /// Keys to write, with their JSON text.
+    /// Keys to write, with their JSON text; each replaces the old value whole.
     pub set: Vec<(&'a str, &'a str)>,
     /// Keys to delete.
     pub remove: Vec<&'a str>,
     /// The new end of the session, in ms since the Unix epoch.
     pub expires_at: u64,
+    /// A new `renewed_at`, when the id changes (a move); `None` keeps it.
+    pub renewed_at: Option<u64>,
 }
 
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+impl<'a> Update<'a> {
+    /// An update that changes no key and moves the expiry to `expires_at`.
+    ///
+    /// ```
+    /// use hyper_session::store::Update;
+    ///
+    /// let update = Update::new(61_000).set("theme", "\"dark\"").remove("cart");
+    /// assert_eq!(update.set, [("theme", "\"dark\"")]);
+    /// assert_eq!(update.remove, ["cart"]);
+    /// ```
+    pub fn new(expires_at: u64) -> Self {
+        Self {
+            expires_at,
+            ..Self::default()
+        }
+    }
+
+    /// Adds a key to write.
+    #[must_use]
+    pub fn set(mut self, key: &'a str, json: &'a str) -> Self {
+        self.set.push((key, json));
+        self
+    }
+
+    /// Adds a key to delete.
+    #[must_use]
+    pub fn remove(mut self, key: &'a str) -> Self {
+        self.remove.push(key);
+        self
+    }
+
+    /// Sets a new `renewed_at`, as a move to a new id does.
+    #[must_use]
+    pub fn renewed_at(mut self, ms: u64) -> Self {
+        self.renewed_at = Some(ms);
+        self
+    }
+
+    /// Applies the update to a record in place: the merge every store does.
+    pub fn apply_to(&self, record: &mut Record) {
+        for key in &self.remove {
+            record.data.remove(*key);
+        }
+        for (key, value) in &self.set {
+            record.data.insert((*key).to_owned(), (*value).to_owned());
+        }
+        record.expires_at = self.expires_at;
+        if let Some(renewed_at) = self.renewed_at {
+            record.renewed_at = renewed_at;
+        }
+    }
+}
 
 /// A place to keep sessions: implement it to use your own backend.
 ///
-/// The manager calls at most one method to load a request's session and at
-/// most two to commit it (`cycle_id` creates the new entry, then deletes the
-/// old one). Timestamps are ms since the Unix epoch.
+/// Four methods are required; all of them follow the liveness rule of the
+/// [module docs](self). Timestamps are ms since the Unix epoch.
+///
+/// The manager calls at most one method to load a request's session and,
+/// to commit it, one (`create`, `update` or `delete`) except for an id
+/// change (`cycle_id`, renewal): with the [`AtomicMove`] capability that
+/// is one call too; without it, the manager creates the new entry, then
+/// deletes the old one, then deletes the new one again if the old one was
+/// no longer alive. That order never loses a session to a store failure in
+/// the middle, and never moves a session that a logout ended.
 ///
 /// # Example
 ///
@@ -59,64 +169,81 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// ```
 /// use std::collections::HashMap;
 /// use std::sync::Mutex;
-/// use hyper_session::{Record, SessionStore, StoreError, StoreKey, Update};
+/// use hyper_session::store::{Record, SessionStore, Update};
+/// use hyper_session::{StoreError, StoreKey};
 ///
 /// #[derive(Default)]
 /// struct MapStore(Mutex<HashMap<StoreKey, Record>>);
 ///
+/// fn now_ms() -> u64 {
+///     std::time::UNIX_EPOCH.elapsed().unwrap().as_millis() as u64
+/// }
+///
 /// impl SessionStore for MapStore {
 ///     async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
-///         Ok(self.0.lock().unwrap().get(key).cloned())
+///         let map = self.0.lock().unwrap();
+///         Ok(map.get(key).filter(|r| r.expires_at > now_ms()).cloned())
 ///     }
 ///     async fn create(&self, key: &StoreKey, record: &Record) -> Result<bool, StoreError> {
 ///         let mut map = self.0.lock().unwrap();
-///         if map.contains_key(key) {
-///             return Ok(false);
+///         if map.get(key).is_some_and(|r| r.expires_at > now_ms()) {
+///             return Ok(false); // never overwrite a live session
 ///         }
 ///         map.insert(*key, record.clone());
 ///         Ok(true)
 ///     }
 ///     async fn update(&self, key: &StoreKey, update: &Update<'_>) -> Result<bool, StoreError> {
 ///         let mut map = self.0.lock().unwrap();
-///         let Some(record) = map.get_mut(key) else { return Ok(false) };
-///         update.apply_to(record);
-///         Ok(true)
+///         match map.get_mut(key) {
+///             Some(record) if record.expires_at > now_ms() => {
+///                 update.apply_to(record);
+///                 Ok(true)
+///             }
+///             _ => Ok(false), // never create
+///         }
 ///     }
 ///     async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
-///         Ok(self.0.lock().unwrap().remove(key).is_some())
+///         let removed = self.0.lock().unwrap().remove(key);
+///         Ok(removed.is_some_and(|r| r.expires_at > now_ms())) // was it alive?
 ///     }
 ///     fn is_shared(&self) -> bool {
 ///         false // lives and dies with this process
 ///     }
 /// }
 /// ```
+///
+/// Check it with the shared conformance suite (feature `conformance`):
+/// `hyper_session::conformance::run(Arc::new(MapStore::default())).await`.
 pub trait SessionStore: Send + Sync + 'static {
-    /// The record under `key`, or `None`.
+    /// The live record under `key`, or `None` (absent, expired, or a
+    /// fragment a losing write left).
     fn load(
         &self,
         key: &StoreKey,
     ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
 
-    /// Stores `record` under `key` unless the key exists; returns whether it
-    /// stored. Must never overwrite an existing entry.
+    /// Stores `record` under `key` unless a live entry is there; returns
+    /// whether it stored. Must never overwrite a live entry.
     fn create(
         &self,
         key: &StoreKey,
         record: &Record,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Merges `update` into the entry under `key`; returns `false`, and
-    /// stores nothing, when there is no entry. A session destroyed while a
-    /// request was running is therefore never brought back by its commit.
+    /// Merges `update` into the live entry under `key` (only the keys it
+    /// names; each value replaces the old one whole); returns `false`, and
+    /// leaves nothing behind, when there is no live entry. A session
+    /// destroyed while a request was running is therefore never brought
+    /// back by its commit.
     fn update(
         &self,
         key: &StoreKey,
         update: &Update<'_>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Deletes the entry under `key`, if any; returns whether there was one.
-    /// `cycle_id` relies on that answer: a session that was deleted (logged
-    /// out) while the request ran is not moved to a new id.
+    /// Deletes the entry under `key`, if any; returns whether a *live*
+    /// session was ended (an expired entry or a fragment answers `false`).
+    /// Of two concurrent deletes of one live entry, only one answers `true`.
     fn delete(&self, key: &StoreKey) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Whether other processes read this store. A shared store needs an
@@ -133,18 +260,10 @@ pub trait SessionStore: Send + Sync + 'static {
     fn may_block(&self) -> bool {
         true
     }
-}
 
-impl Update<'_> {
-    /// Applies the update to a record in place: the merge every store does.
-    pub fn apply_to(&self, record: &mut Record) {
-        for key in &self.remove {
-            record.data.remove(*key);
-        }
-        for (key, value) in &self.set {
-            record.data.insert((*key).to_owned(), (*value).to_owned());
-        }
-        record.expires_at = self.expires_at;
+    /// The optional capabilities this store offers; none by default.
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities::none()
     }
 }
 
@@ -180,9 +299,14 @@ impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
     fn may_block(&self) -> bool {
         S::may_block(self)
     }
+    fn capabilities(&self) -> Capabilities<'_> {
+        S::capabilities(self)
+    }
 }
 
-/// The object-safe face of [`SessionStore`], so a manager can hold any store.
+/// The object-safe face of [`SessionStore`], so a manager can hold any
+/// store. Capabilities are already object-safe and pass through
+/// [`Capabilities`], so a new capability changes nothing here.
 pub(crate) trait DynStore: Send + Sync {
     fn load<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
     fn create<'a>(
@@ -198,6 +322,7 @@ pub(crate) trait DynStore: Send + Sync {
     fn delete<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<bool, StoreError>>;
     fn is_shared(&self) -> bool;
     fn may_block(&self) -> bool;
+    fn capabilities(&self) -> Capabilities<'_>;
 }
 
 impl<S: SessionStore> DynStore for S {
@@ -226,5 +351,8 @@ impl<S: SessionStore> DynStore for S {
     }
     fn may_block(&self) -> bool {
         SessionStore::may_block(self)
+    }
+    fn capabilities(&self) -> Capabilities<'_> {
+        SessionStore::capabilities(self)
     }
 }

@@ -10,7 +10,7 @@ use redis::RedisError;
 use crate::error::StoreError;
 use crate::expiry::now_ms;
 use crate::id::StoreKey;
-use crate::store::{Record, SessionStore, Update};
+use crate::store::{AtomicMove, BoxFuture, Capabilities, Record, SessionStore, Update};
 
 /// Field-name prefix of a session value in the hash.
 const DATA: &str = "d:";
@@ -179,19 +179,6 @@ impl RedisStore {
             Err(e) => Err(context(what, e)),
         }
     }
-
-    /// `DEL name`; whether there was such a key.
-    async fn del(&self, name: &str) -> Result<bool, StoreError> {
-        let deleted = self
-            .retry("Redis DEL failed", move |mut conn| async move {
-                redis::cmd("DEL")
-                    .arg(name)
-                    .query_async::<i64>(&mut conn)
-                    .await
-            })
-            .await?;
-        Ok(deleted > 0)
-    }
 }
 
 impl fmt::Debug for RedisStore {
@@ -255,7 +242,7 @@ impl SessionStore for RedisStore {
             })
             .await?;
         if renamed == 0 {
-            let _ = self.del(staging).await;
+            self.unlink(staging).await?;
             return Ok(false);
         }
         Ok(true)
@@ -264,47 +251,153 @@ impl SessionStore for RedisStore {
     async fn update(&self, key: &StoreKey, update: &Update<'_>) -> Result<bool, StoreError> {
         let name = self.key(key);
         let name = name.as_str();
-        let expires = update.expires_at;
-        // One pipeline, one round trip, and as few commands as Redis can
-        // be asked for: a Lua script cost it several times as much, and a
-        // MULTI twice. No atomicity is needed: every live session has
-        // `m:c`, and `load` ignores a hash without it. The first HSET says
-        // whether `m:e` was there: 1 means a destroy (or expiry) won the
-        // race and this write made such a fragment, deleted right away. A
-        // destroy landing between the commands leaves a fragment too, which
-        // no load returns and Redis drops at `expires`.
-        let created_fresh: i64 = self
+        // One pipeline, one round trip, plain commands (a Lua script cost
+        // Redis several times as much, a MULTI twice). No atomicity is
+        // needed: a live session has `m:c`, and the closing HEXISTS says
+        // whether it still had it after this write. If not, a destroy (or
+        // expiry) won the race and this write made or touched a fragment,
+        // which no load returns; it is removed at once, and would expire.
+        let alive: i64 = self
             .retry("Redis session update failed", move |mut conn| {
                 let mut pipe = redis::pipe();
-                pipe.cmd("HSET").arg(name).arg(EXPIRES).arg(expires);
+                let hset = pipe
+                    .cmd("HSET")
+                    .arg(name)
+                    .arg(EXPIRES)
+                    .arg(update.expires_at);
+                for (field, value) in &update.set {
+                    hset.arg(data_field(field)).arg(*value);
+                }
+                if let Some(renewed) = update.renewed_at {
+                    hset.arg(RENEWED).arg(renewed);
+                }
+                hset.ignore();
                 if !update.remove.is_empty() {
                     let fields: Vec<Vec<u8>> =
                         update.remove.iter().map(|f| data_field(f)).collect();
                     pipe.cmd("HDEL").arg(name).arg(fields).ignore();
                 }
-                if !update.set.is_empty() {
-                    let hset = pipe.cmd("HSET").arg(name);
-                    for (field, value) in &update.set {
-                        hset.arg(data_field(field)).arg(*value);
-                    }
-                    hset.ignore();
-                }
-                pipe.cmd("PEXPIREAT").arg(name).arg(expires).ignore();
+                pipe.cmd("PEXPIREAT")
+                    .arg(name)
+                    .arg(update.expires_at)
+                    .ignore();
+                pipe.cmd("HEXISTS").arg(name).arg(CREATED);
                 async move {
-                    let (fresh,): (i64,) = pipe.query_async(&mut conn).await?;
-                    Ok(fresh)
+                    let (alive,): (i64,) = pipe.query_async(&mut conn).await?;
+                    Ok(alive)
                 }
             })
             .await?;
-        if created_fresh != 0 {
-            let _ = self.delete(key).await;
+        if alive == 0 {
+            self.unlink(name).await?;
             return Ok(false);
         }
         Ok(true)
     }
 
     async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
-        self.del(&self.key(key)).await
+        let name = self.key(key);
+        let name = name.as_str();
+        // `HDEL m:c` answers whether this call ended a live session: a
+        // fragment has no `m:c`, an expired key is gone, and of two
+        // concurrent deletes only the first finds the field.
+        let ended: i64 = self
+            .retry("Redis session delete failed", move |mut conn| {
+                let mut pipe = redis::pipe();
+                pipe.cmd("HDEL").arg(name).arg(CREATED);
+                pipe.cmd("UNLINK").arg(name).ignore();
+                async move {
+                    let (ended,): (i64,) = pipe.query_async(&mut conn).await?;
+                    Ok(ended)
+                }
+            })
+            .await?;
+        Ok(ended == 1)
+    }
+
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities::none().with_atomic_move(self)
+    }
+}
+
+impl AtomicMove for RedisStore {
+    fn move_to<'a>(
+        &'a self,
+        from: &'a StoreKey,
+        to: &'a StoreKey,
+        update: &'a Update<'a>,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(self.rename(from, to, update))
+    }
+}
+
+impl RedisStore {
+    /// `cycle_id` in one pipeline: `RENAMENX` moves the whole hash at once,
+    /// then the changes, the expiry and `HEXISTS m:c` on the new name. A
+    /// missing source fails the rename; a fragment (no `m:c`) moves but
+    /// is found out by the HEXISTS. Either way nothing live was moved, and
+    /// what was written under the new name is removed.
+    async fn rename(
+        &self,
+        from: &StoreKey,
+        to: &StoreKey,
+        update: &Update<'_>,
+    ) -> Result<bool, StoreError> {
+        let (old, new) = (self.key(from), self.key(to));
+        let (old, new) = (old.as_str(), new.as_str());
+        let moved = self
+            .retry("Redis session move failed", move |mut conn| {
+                let mut pipe = redis::pipe();
+                pipe.cmd("RENAMENX").arg(old).arg(new).ignore();
+                let hset = pipe
+                    .cmd("HSET")
+                    .arg(new)
+                    .arg(EXPIRES)
+                    .arg(update.expires_at);
+                for (field, value) in &update.set {
+                    hset.arg(data_field(field)).arg(*value);
+                }
+                if let Some(renewed) = update.renewed_at {
+                    hset.arg(RENEWED).arg(renewed);
+                }
+                hset.ignore();
+                if !update.remove.is_empty() {
+                    let fields: Vec<Vec<u8>> =
+                        update.remove.iter().map(|f| data_field(f)).collect();
+                    pipe.cmd("HDEL").arg(new).arg(fields).ignore();
+                }
+                pipe.cmd("PEXPIREAT")
+                    .arg(new)
+                    .arg(update.expires_at)
+                    .ignore();
+                pipe.cmd("HEXISTS").arg(new).arg(CREATED);
+                async move {
+                    match pipe.query_async::<(i64,)>(&mut conn).await {
+                        Ok((alive,)) => Ok(alive == 1),
+                        // The source was gone: the rest still ran, on the
+                        // new name, and left a fragment there.
+                        Err(e) if e.detail() == Some("no such key") => Ok(false),
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .await?;
+        if !moved {
+            self.unlink(new).await?;
+        }
+        Ok(moved)
+    }
+
+    /// `UNLINK name`, for what a losing write left behind.
+    async fn unlink(&self, name: &str) -> Result<(), StoreError> {
+        self.retry("Redis UNLINK failed", move |mut conn| async move {
+            redis::cmd("UNLINK")
+                .arg(name)
+                .query_async::<i64>(&mut conn)
+                .await
+        })
+        .await?;
+        Ok(())
     }
 }
 

@@ -1,0 +1,36 @@
+//! Hooks for the benchmarks in `session/benches`, which measure the parts
+//! of the request path one at a time. Not public API.
+
+use http::HeaderMap;
+
+use crate::config::SessionConfig;
+use crate::cookie;
+use crate::id::SessionId;
+use crate::Sessions;
+
+/// A cookie value `id.tag` for a fresh random id (not a chosen one: this
+/// hook must not be a way to forge cookies).
+pub fn sign_fresh(sessions: &Sessions, config: &SessionConfig) -> String {
+    match SessionId::generate() {
+        Ok(id) => cookie::value(&id, config, sessions.keys()),
+        Err(_) => String::new(),
+    }
+}
+
+/// The `Set-Cookie` header for `value`.
+pub fn set_cookie(config: &SessionConfig, value: &str) -> http::HeaderValue {
+    cookie::set_cookie(config, value, false)
+}
+
+/// Finds and verifies our cookie in `headers`; true if genuine.
+pub fn verify(sessions: &Sessions, config: &SessionConfig, headers: &HeaderMap) -> bool {
+    cookie::read(
+        headers,
+        config,
+        sessions.keys(),
+        Sessions::DEFAULT_MAX_COOKIE_LEN,
+    )
+    .valid()
+    .next()
+    .is_some()
+}

@@ -1,0 +1,124 @@
+//! Optional store capabilities: powers a store may offer beyond the four
+//! required methods, discovered by the manager through
+//! [`SessionStore::capabilities`](super::SessionStore::capabilities).
+//!
+//! Each capability is one small object-safe trait. A store that offers one
+//! implements the trait and names itself in its `capabilities()`; a store
+//! that does not is unaffected when a capability is added to this crate.
+//! Asking the manager for a missing capability gives
+//! [`StoreError::Unsupported`].
+
+use std::fmt;
+
+use crate::error::StoreError;
+use crate::id::StoreKey;
+use crate::store::{BoxFuture, Update};
+
+/// Removes expired entries on demand.
+///
+/// Stores that reclaim entries by themselves (Redis expires keys; the
+/// memory store runs a sweeper thread) may still offer it, so that
+/// [`Sessions::sweep`](crate::Sessions::sweep) can be called from a
+/// maintenance task.
+pub trait Sweep: Send + Sync {
+    /// Removes every entry past its `expires_at`; returns how many.
+    fn sweep(&self) -> BoxFuture<'_, Result<u64, StoreError>>;
+}
+
+/// Moves a live session to a new key in one step, for `cycle_id` and
+/// renewal.
+///
+/// Without it the manager creates the new entry, deletes the old one, and
+/// deletes the new one again if the old one was no longer alive: three
+/// calls. With it, one.
+pub trait AtomicMove: Send + Sync {
+    /// Moves the live entry under `from` to `to` and applies `update` to it
+    /// (changed keys, the new expiry and `renewed_at`), as one atomic step:
+    /// afterwards `from` is gone and `to` holds the session. Returns
+    /// `false`, and leaves nothing under `to`, when `from` was not alive
+    /// (absent, expired, ended by a logout, or a fragment). `to` is a fresh
+    /// random key that no entry uses.
+    fn move_to<'a>(
+        &'a self,
+        from: &'a StoreKey,
+        to: &'a StoreKey,
+        update: &'a Update<'a>,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+}
+
+/// The optional capabilities of one store: what
+/// [`SessionStore::capabilities`](super::SessionStore::capabilities) returns.
+///
+/// ```
+/// use hyper_session::store::{BoxFuture, Capabilities, Sweep};
+/// use hyper_session::StoreError;
+///
+/// struct MyStore;
+///
+/// impl Sweep for MyStore {
+///     fn sweep(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+///         Box::pin(async { Ok(0) }) // DELETE ... WHERE expires_at <= now
+///     }
+/// }
+///
+/// // In `impl SessionStore for MyStore`:
+/// // fn capabilities(&self) -> Capabilities<'_> { Capabilities::none().with_sweep(self) }
+/// let store = MyStore;
+/// let caps = Capabilities::none().with_sweep(&store);
+/// assert!(caps.sweep().is_some());
+/// assert!(caps.atomic_move().is_none());
+/// ```
+#[derive(Clone, Copy, Default)]
+pub struct Capabilities<'a> {
+    sweep: Option<&'a dyn Sweep>,
+    atomic_move: Option<&'a dyn AtomicMove>,
+}
+
+impl<'a> Capabilities<'a> {
+    /// No optional capability: the default of every store.
+    pub const fn none() -> Self {
+        Self {
+            sweep: None,
+            atomic_move: None,
+        }
+    }
+
+    /// Offers [`Sweep`].
+    #[must_use]
+    pub fn with_sweep(mut self, sweep: &'a dyn Sweep) -> Self {
+        self.sweep = Some(sweep);
+        self
+    }
+
+    /// Offers [`AtomicMove`].
+    #[must_use]
+    pub fn with_atomic_move(mut self, mover: &'a dyn AtomicMove) -> Self {
+        self.atomic_move = Some(mover);
+        self
+    }
+
+    /// [`Sweep`], if offered.
+    pub fn sweep(&self) -> Option<&'a dyn Sweep> {
+        self.sweep
+    }
+
+    /// [`AtomicMove`], if offered.
+    pub fn atomic_move(&self) -> Option<&'a dyn AtomicMove> {
+        self.atomic_move
+    }
+}
+
+impl fmt::Debug for Capabilities<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Capabilities")
+            .field("sweep", &self.sweep.is_some())
+            .field("atomic_move", &self.atomic_move.is_some())
+            .finish()
+    }
+}
+
+/// Fails with [`StoreError::Unsupported`] naming `capability` when `cap`
+/// is `None`.
+pub(crate) fn require<T>(cap: Option<T>, capability: &'static str) -> Result<T, StoreError> {
+    cap.ok_or(StoreError::Unsupported { capability })
+}

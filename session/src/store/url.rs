@@ -1,0 +1,84 @@
+//! Opening a store from a URL, as the examples read `SESSION_STORE`.
+
+use crate::error::StoreUrlError;
+use crate::store::DynStore;
+
+/// The store `url` names; see
+/// [`SessionsBuilder::store_url`](crate::SessionsBuilder::store_url).
+pub(crate) async fn open(url: &str) -> Result<Box<dyn DynStore>, StoreUrlError> {
+    let url = url.trim();
+    if url.is_empty() || url == "memory" {
+        return Ok(Box::new(crate::MemoryStore::new()));
+    }
+    match scheme(url) {
+        Some("redis" | "rediss") => redis(url).await,
+        Some(scheme) => Err(StoreUrlError::UnknownScheme {
+            scheme: scheme.to_owned(),
+        }),
+        // Not even a scheme: say nothing of the text, which may be a secret.
+        None => Err(StoreUrlError::UnknownScheme {
+            scheme: "(none: not a URL)".to_owned(),
+        }),
+    }
+}
+
+/// The URL's scheme, if it has a plausible one (RFC 3986 letters), so
+/// that an error can name it without repeating anything else.
+fn scheme(url: &str) -> Option<&str> {
+    let (scheme, _) = url.split_once("://")?;
+    let plausible = (1..=32).contains(&scheme.len())
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    plausible.then_some(scheme)
+}
+
+#[cfg(feature = "redis")]
+async fn redis(url: &str) -> Result<Box<dyn DynStore>, StoreUrlError> {
+    let store = crate::RedisStore::connect(url)
+        .await
+        .map_err(StoreUrlError::Connect)?;
+    Ok(Box::new(store))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis(url: &str) -> Result<Box<dyn DynStore>, StoreUrlError> {
+    Err(StoreUrlError::FeatureDisabled {
+        scheme: if url.starts_with("rediss") {
+            "rediss"
+        } else {
+            "redis"
+        },
+        feature: "redis",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_plausible_scheme_is_named() {
+        assert_eq!(scheme("redis://u:p@h:1/2"), Some("redis"));
+        assert_eq!(scheme("redis+cluster://h:1"), Some("redis+cluster"));
+        assert_eq!(scheme("u:hunter2@host"), None);
+        assert_eq!(scheme("hunter2 secret://x"), None);
+    }
+
+    #[tokio::test]
+    async fn unknown_schemes_are_refused_without_echoing_credentials() {
+        for url in [
+            "mongodb://admin:hunter2@db:27017",
+            "admin:hunter2@db",
+            "hunter2",
+        ] {
+            let Err(err) = open(url).await else {
+                panic!("a store for an unknown URL")
+            };
+            let text = format!("{err} {err:?}");
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(matches!(err, StoreUrlError::UnknownScheme { .. }));
+        }
+    }
+}
