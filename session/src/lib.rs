@@ -47,7 +47,8 @@
 //! # Stores
 //!
 //! [`MemoryStore`] is the default; `RedisStore` (feature `redis`) serves
-//! several processes. Implement [`SessionStore`] for your own.
+//! several processes, also a managed Redis over TLS with an ACL user.
+//! Implement [`SessionStore`] for your own.
 //!
 //! # Performance
 //!
@@ -97,5 +98,5 @@ pub use session::{Session, DEFAULT_MAX_SESSION_BYTES};
 pub use signing::{Secret, MIN_SECRET_LEN};
 pub use store::memory::{MemoryStore, DEFAULT_CAPACITY};
 #[cfg(feature = "redis")]
-pub use store::redis::RedisStore;
+pub use store::redis::{RedisConfig, RedisStore};
 pub use store::{Record, SessionStore, Update};
