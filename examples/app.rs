@@ -16,7 +16,9 @@
 //! | `GET /short` | a counter on cookie `short_sid` that lives 1 second |
 //!
 //! Env: `ADDR` (default `127.0.0.1:3000`), `SESSION_SECRET`, and
-//! `SESSION_STORE=redis://...` (with `--features redis`) for a shared store.
+//! `SESSION_STORE=redis://...` (with `--features redis`; `rediss://` for
+//! TLS, `SESSION_REDIS_CA` for a private CA, `user:password@` for an ACL
+//! user) for a shared store.
 
 #[path = "support/mod.rs"]
 mod support;

@@ -8,7 +8,8 @@
 //! each client. Env: `ADDR` (default `127.0.0.1:3000`); `SESSION_SECRET`,
 //! when set, signs the cookies (otherwise a random per-process key does,
 //! which is all an in-memory store needs); `SESSION_STORE=redis://...`
-//! (with `--features redis`) keeps sessions in Redis.
+//! (with `--features redis`; `rediss://` for TLS, `SESSION_REDIS_CA` for a
+//! private CA, `user:password@` for an ACL user) keeps sessions in Redis.
 
 mod support;
 

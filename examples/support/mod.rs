@@ -71,31 +71,40 @@ pub fn status(code: StatusCode) -> Result<Response<Full<Bytes>>, Infallible> {
 
 /// Installs the process's default session manager from the environment:
 /// `SESSION_SECRET` signs cookies (random per process if unset, which only
-/// a memory store accepts); `SESSION_STORE=redis://...` selects Redis
-/// (build with `--features redis`), anything else the memory store.
+/// a memory store accepts); `SESSION_STORE` selects the store: `memory`
+/// (the default) or a Redis URL (build with `--features redis`):
+/// `redis://[user:password@]host[:port][/db]`, `rediss://...` for TLS, or
+/// `valkey://` / `valkeys://`. `SESSION_REDIS_CA=/path/ca.pem` verifies a
+/// TLS Redis against that private CA instead of the system's roots.
 #[allow(dead_code)]
 pub async fn install_sessions_from_env() -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = hyper_session::Sessions::builder();
     if let Ok(secret) = std::env::var("SESSION_SECRET") {
         builder = builder.secret(secret);
     }
+    // The URL may hold a password: no message below repeats it.
     match std::env::var("SESSION_STORE") {
-        Ok(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+        Ok(url)
+            if ["redis", "rediss", "valkey", "valkeys"]
+                .iter()
+                .any(|scheme| url.starts_with(&format!("{scheme}://"))) =>
+        {
             #[cfg(feature = "redis")]
             {
-                builder = builder.store(hyper_session::RedisStore::connect(&url).await?);
+                let mut redis = hyper_session::RedisStore::builder(url);
+                let ca = std::env::var_os("SESSION_REDIS_CA").filter(|ca| !ca.is_empty());
+                if let Some(ca) = ca {
+                    redis = redis.ca_file(ca);
+                }
+                builder = builder.store(redis.connect().await?);
                 tracing::info!("sessions in Redis");
             }
             #[cfg(not(feature = "redis"))]
-            return Err(format!(
-                "SESSION_STORE={url} needs the Redis store: run with `--features redis`"
-            )
-            .into());
+            return Err("SESSION_STORE is a Redis URL: run with `--features redis`".into());
         }
         Ok(other) if !other.is_empty() && other != "memory" => {
-            return Err(
-                format!("SESSION_STORE={other}: expected `memory` or a redis:// URL").into(),
-            );
+            let expected = "`memory` or a redis://, rediss://, valkey:// or valkeys:// URL";
+            return Err(format!("SESSION_STORE: expected {expected}").into());
         }
         _ => tracing::info!("sessions in memory"),
     }
