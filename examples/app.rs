@@ -17,7 +17,8 @@
 //!
 //! Env: `ADDR` (default `127.0.0.1:3000`), `SESSION_SECRET`, and
 //! `SESSION_STORE` (`memory`, the default, or `redis://...` with
-//! `--features redis`) for a shared store.
+//! `--features redis`: `rediss://` for TLS, `SESSION_REDIS_CA` for a
+//! private CA, `user:password@` for an ACL user) for a shared store.
 
 use std::convert::Infallible;
 use std::error::Error;
@@ -138,6 +139,9 @@ async fn sessions_from_env() -> Result<Sessions, Box<dyn Error>> {
     let mut builder = Sessions::builder();
     if let Ok(secret) = std::env::var("SESSION_SECRET") {
         builder = builder.secret(secret);
+    }
+    if let Some(ca) = std::env::var_os("SESSION_REDIS_CA").filter(|ca| !ca.is_empty()) {
+        builder = builder.tls_ca_file(ca);
     }
     let store = std::env::var("SESSION_STORE").unwrap_or_default();
     Ok(builder.store_url(&store).await?.build()?)

@@ -8,7 +8,8 @@
 //! each client. Env: `ADDR` (default `127.0.0.1:3000`); `SESSION_SECRET`,
 //! when set, signs the cookies (otherwise a random per-process key does,
 //! which is all an in-memory store needs); `SESSION_STORE` names the store
-//! (`memory`, the default, or `redis://...` with `--features redis`).
+//! (`memory`, the default, or `redis://...` with `--features redis`;
+//! `rediss://` for TLS, `SESSION_REDIS_CA=/path/ca.pem` for a private CA).
 
 use std::convert::Infallible;
 use std::error::Error;
@@ -69,6 +70,9 @@ async fn sessions_from_env() -> Result<Sessions, Box<dyn Error>> {
     let mut builder = Sessions::builder();
     if let Ok(secret) = std::env::var("SESSION_SECRET") {
         builder = builder.secret(secret);
+    }
+    if let Some(ca) = std::env::var_os("SESSION_REDIS_CA").filter(|ca| !ca.is_empty()) {
+        builder = builder.tls_ca_file(ca);
     }
     let store = std::env::var("SESSION_STORE").unwrap_or_default();
     Ok(builder.store_url(&store).await?.build()?)

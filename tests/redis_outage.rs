@@ -10,14 +10,12 @@
 
 mod common;
 
-use common::redis_env::{redis_url, unique_prefix};
+use common::redis_env::{free_port, redis_url, unique_prefix, Throwaway};
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::future::Future;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -52,75 +50,6 @@ fn serially(threads: usize, test: impl Future<Output = ()>) {
     .build()
     .expect("a tokio runtime");
     runtime.block_on(test);
-}
-
-/// A `redis-server` this test owns: no persistence, loopback only.
-struct Throwaway {
-    child: Child,
-}
-
-impl Throwaway {
-    fn start(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be on PATH for the outage tests");
-        let server = Self { child };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !pong(port) {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-
-    /// Stops (`SIGSTOP`) or resumes (`SIGCONT`) the server: a hung Redis,
-    /// whose port still accepts connections but answers nothing.
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("kill(1)");
-        assert!(status.success(), "kill {signal}");
-    }
-
-    /// Kills the server (SIGKILL: no goodbye to its clients) and reaps it.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Throwaway {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Whether a Redis answers PING on the loopback `port`.
-fn pong(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut reply = [0; 7];
-    stream.write_all(b"PING\r\n").is_ok()
-        && stream.read_exact(&mut reply).is_ok()
-        && &reply == b"+PONG\r\n"
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 #[with_session(secure = false, idle_timeout = 60, manager = sessions)]

@@ -47,7 +47,8 @@
 //! # Stores
 //!
 //! [`MemoryStore`] is the default; `RedisStore` (feature `redis`) serves
-//! several processes. Implement [`SessionStore`] for your own.
+//! several processes, also a managed Redis over TLS with an ACL user.
+//! Implement [`SessionStore`] for your own.
 //!
 //! # Performance
 //!
@@ -97,4 +98,4 @@ pub use response::{service_unavailable, ErrorBody, HandlerOutput};
 pub use session::Session;
 pub use store::memory::MemoryStore;
 #[cfg(feature = "redis")]
-pub use store::redis::RedisStore;
+pub use store::redis::{RedisConfig, RedisStore};

@@ -478,6 +478,7 @@ pub struct SessionsBuilder {
     max_session_bytes: Option<usize>,
     max_cookie_len: Option<usize>,
     store_timeout: Option<Duration>,
+    url_options: crate::store::url::UrlOptions,
 }
 
 impl SessionsBuilder {
@@ -503,8 +504,8 @@ impl SessionsBuilder {
     }
 
     /// Opens the store a URL names, as the examples read `SESSION_STORE`:
-    /// `memory` (or an empty string), `redis://` and `rediss://` (feature
-    /// `redis`). A scheme whose feature is off, or an unknown one, is
+    /// `memory` (or an empty string), `redis://`, `rediss://`, `valkey://`
+    /// and `valkeys://` (feature `redis`; see [`tls_ca_file`](Self::tls_ca_file)). A scheme whose feature is off, or an unknown one, is
     /// refused with an error that says what to do.
     ///
     /// ```
@@ -526,8 +527,16 @@ impl SessionsBuilder {
     /// [`StoreUrlError`]: an unknown or disabled scheme, or a store that
     /// cannot be reached now. No message repeats the URL's credentials.
     pub async fn store_url(mut self, url: &str) -> Result<Self, StoreUrlError> {
-        self.store = Some(crate::store::url::open(url).await?);
+        self.store = Some(crate::store::url::open(url, &self.url_options).await?);
         Ok(self)
+    }
+
+    /// A private certificate authority (a PEM file) that TLS stores opened
+    /// by a later [`store_url`](Self::store_url) verify the server against,
+    /// instead of the system's roots: for `rediss://` with a private CA.
+    pub fn tls_ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.url_options.tls_ca_file = Some(path.into());
+        self
     }
 
     /// Largest session, in bytes of keys plus serialized values

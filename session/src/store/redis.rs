@@ -1,11 +1,15 @@
 //! The Redis store: sessions shared by several server processes.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::RedisError;
+use redis::{ConnectionAddr, ErrorKind, IntoConnectionInfo, RedisError};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 
 use crate::error::StoreError;
 use crate::expiry::now_ms;
@@ -64,6 +68,17 @@ const EXPIRES: &str = "m:e";
 /// once, and work again once it is back, without restarting the server. A
 /// hung Redis fails a request after the response timeout.
 ///
+/// # Managed Redis: TLS and ACL users
+///
+/// [`builder`](Self::builder) takes `rediss://` URLs (TLS over rustls, no
+/// OpenSSL; the server is verified against the system's root certificates
+/// or a private CA, [`RedisConfig::ca_file`]) and ACL users
+/// (`rediss://user:password@host:port/db`). A certificate that does not
+/// match, or a refused user name or password, fails at start-up with an
+/// error that says what to fix. The URL's user name and password appear in
+/// no error, `Debug` output or log event. Timeouts, reconnection and the
+/// outage behaviour are the same over TLS.
+///
 /// # Example
 ///
 /// ```no_run
@@ -98,28 +113,66 @@ impl RedisStore {
     /// to one command.
     pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-    /// Connects to the Redis at `url`
-    /// (`redis://[[user]:password@]host[:port][/db]`; `rediss://` needs a
-    /// TLS feature of the `redis` crate, enabled in your own Cargo.toml),
-    /// with [`connection_config`](Self::connection_config).
+    /// Connects to the Redis at `url` with [`connection_config`](Self::connection_config);
+    /// the same as `RedisStore::builder(url).connect()`, where
+    /// [`builder`](Self::builder) tells the URL forms apart and has the
+    /// option for a private CA.
     ///
     /// # Errors
     ///
     /// A [`StoreError::Backend`] if the URL is invalid or Redis cannot be
-    /// reached now: a store that is unreachable at start-up is reported at
-    /// start-up, not on the first request.
+    /// used now: unreachable, a TLS certificate it does not trust, a user
+    /// name or password Redis refuses. A store that is unusable at start-up
+    /// is reported at start-up, not on the first request. No error holds
+    /// the URL's user name or password.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(|e| context("invalid Redis URL", e))?;
-        let connection = ConnectionManager::new_with_config(client, Self::connection_config())
-            .await
-            .map_err(|e| context("cannot connect to Redis", e))?;
-        Ok(Self::from_connection(connection))
+        Self::builder(url).connect().await
+    }
+
+    /// Starts the configuration of a connection to the Redis (or Valkey)
+    /// at `url`:
+    ///
+    /// - `redis://[[user]:password@]host[:port][/db]`: plain TCP;
+    /// - `rediss://[[user]:password@]host[:port][/db]`: TLS (rustls), the
+    ///   server's certificate checked against the system's root
+    ///   certificates, or against a private CA given with
+    ///   [`RedisConfig::ca_file`] or [`RedisConfig::ca_pem`];
+    /// - `valkey://` and `valkeys://`: the same as `redis://` and `rediss://`.
+    ///
+    /// `user` is a Redis ACL user (Redis 6 and later; without it, the
+    /// password is the `default` user's, as with `requirepass`). Characters
+    /// such as `@`, `:` or `/` in the user name or password must be
+    /// percent-encoded (`%40`, `%3A`, `%2F`).
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use hyper_session::RedisStore;
+    ///
+    /// # async fn demo() -> Result<(), hyper_session::StoreError> {
+    /// // A managed Redis with an ACL user, behind a private CA.
+    /// let store = RedisStore::builder("rediss://app:s3cret@redis.internal:6380/0")
+    ///     .ca_file("/etc/myapp/redis-ca.pem")
+    ///     .connect()
+    ///     .await?
+    ///     .with_prefix("myapp:session:");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn builder(url: impl Into<String>) -> RedisConfig {
+        RedisConfig {
+            url: url.into(),
+            ca: None,
+        }
     }
 
     /// Uses a connection set up by the caller (with the `redis` crate 0.32),
-    /// e.g. with other timeouts or TLS; start from
+    /// e.g. with other timeouts or a client certificate; start from
     /// [`connection_config`](Self::connection_config). Keep its response
-    /// timeout below the manager's `store_timeout`.
+    /// timeout below the manager's `store_timeout`. A `rediss://` client
+    /// needs a rustls crypto provider installed as the process default
+    /// (`rustls::crypto::ring::default_provider().install_default()`);
+    /// [`RedisConfig::connect`] does that for you.
     pub fn from_connection(connection: ConnectionManager) -> Self {
         Self {
             connection,
@@ -188,6 +241,247 @@ impl fmt::Debug for RedisStore {
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
+}
+
+/// How to reach a Redis: its URL and, for TLS, which certificate
+/// authority to trust. Made by [`RedisStore::builder`];
+/// [`connect`](Self::connect) makes the store.
+///
+/// Its `Debug` output shows the URL without user name and password.
+#[derive(Clone)]
+pub struct RedisConfig {
+    url: String,
+    ca: Option<Ca>,
+}
+
+/// A private certificate authority for `rediss://`.
+#[derive(Clone)]
+enum Ca {
+    File(PathBuf),
+    Pem(Vec<u8>),
+}
+
+impl RedisConfig {
+    /// Verifies a `rediss://` server against the certificate authority (or
+    /// authorities) in the PEM file at `path` instead of the system's root
+    /// certificates: for a Redis whose certificate a private CA signed. The
+    /// file is read by [`connect`](Self::connect).
+    #[must_use]
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca = Some(Ca::File(path.into()));
+        self
+    }
+
+    /// Like [`ca_file`](Self::ca_file), with the PEM text itself (one or
+    /// more `-----BEGIN CERTIFICATE-----` blocks), e.g. from a secret store.
+    #[must_use]
+    pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca = Some(Ca::Pem(pem.into()));
+        self
+    }
+
+    /// Connects, with [`RedisStore::connection_config`], and checks that
+    /// Redis accepts the connection's credentials.
+    ///
+    /// A `rediss://` connection runs on rustls; if the process has no
+    /// default rustls crypto provider yet, this installs `ring`'s (install
+    /// your own before, if you want another).
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError::Backend`] that says what to fix, and never holds the
+    /// URL's user name or password, when:
+    ///
+    /// - the URL is invalid, or a CA is given for a URL without TLS;
+    /// - the CA file cannot be read or holds no certificate;
+    /// - Redis cannot be reached (1 s connection timeout);
+    /// - its TLS certificate is not signed by a trusted CA, does not name
+    ///   the URL's host, or has expired;
+    /// - it refuses the user name or password (`WRONGPASS`), or wants a
+    ///   password and the URL has none (`NOAUTH`).
+    pub async fn connect(self) -> Result<RedisStore, StoreError> {
+        let shown = redact(&self.url);
+        let info = self.url.as_str().into_connection_info().map_err(|e| {
+            let expected = if redis::parse_redis_url(&self.url).is_none() {
+                " (expected redis://, rediss://, valkey:// or valkeys://)"
+            } else {
+                ""
+            };
+            context(format!("invalid Redis URL {shown}{expected}"), e)
+        })?;
+        let tls = matches!(info.addr, ConnectionAddr::TcpTls { .. });
+        let client = match &self.ca {
+            None => redis::Client::open(info),
+            Some(_) if !tls => {
+                return Err(StoreError::backend(format!(
+                    "a CA certificate is set for Redis, but {shown} does not use TLS: \
+                     use a rediss:// URL"
+                )))
+            }
+            Some(ca) => redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(ca.pem()?),
+                },
+            ),
+        }
+        .map_err(|e| context(format!("invalid Redis configuration for {shown}"), e))?;
+        if tls {
+            install_crypto_provider();
+        }
+        let connection =
+            ConnectionManager::new_with_config(client, RedisStore::connection_config())
+                .await
+                .map_err(|e| start_up_error(&shown, tls, e))?;
+        // Connecting sends the URL's credentials, if any; a Redis that
+        // wants some and got none only says so at the first command.
+        // NOPERM means the user is known but may not PING: the store needs
+        // only its hash and key commands, so that is fine.
+        let mut check = connection.clone();
+        match redis::cmd("PING").query_async::<()>(&mut check).await {
+            Err(e) if e.code() != Some("NOPERM") => return Err(start_up_error(&shown, tls, e)),
+            _ => {}
+        }
+        tracing::debug!(redis = %shown, tls, "connected to Redis");
+        Ok(RedisStore::from_connection(connection))
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &redact(&self.url))
+            .field("ca", &self.ca)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Ca {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+            Self::Pem(pem) => write!(f, "Pem({} bytes)", pem.len()),
+        }
+    }
+}
+
+impl Ca {
+    /// The PEM text, checked to hold at least one certificate: an empty
+    /// trust store would fail every handshake with a misleading error.
+    fn pem(&self) -> Result<Vec<u8>, StoreError> {
+        let (pem, source) = match self {
+            Self::File(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    StoreError::backend(format!(
+                        "cannot read the Redis CA file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                (pem, format!("the Redis CA file {}", path.display()))
+            }
+            Self::Pem(pem) => (pem.clone(), "the Redis CA PEM text".to_owned()),
+        };
+        let mut certificates = 0;
+        for certificate in CertificateDer::pem_slice_iter(&pem) {
+            certificate
+                .map_err(|e| StoreError::backend(format!("{source} is not valid PEM: {e}")))?;
+            certificates += 1;
+        }
+        if certificates == 0 {
+            return Err(StoreError::backend(format!(
+                "{source} holds no certificate (no -----BEGIN CERTIFICATE----- block)"
+            )));
+        }
+        Ok(pem)
+    }
+}
+
+/// Makes `ring` the process's rustls crypto provider unless one is set:
+/// the `redis` crate's rustls needs a default, and would panic without one
+/// if several providers are compiled in.
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Err: another thread installed one meanwhile, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// A failure to connect at start-up, turned into what to fix.
+fn start_up_error(shown: &str, tls: bool, e: RedisError) -> StoreError {
+    use rustls::CertificateError as Cert;
+    let problem = if e.kind() == ErrorKind::AuthenticationFailed || e.code() == Some("WRONGPASS") {
+        format!(
+            "Redis at {shown} refused the user name or password (WRONGPASS); \
+             check the ACL user and password in the URL"
+        )
+    } else if e.code() == Some("NOAUTH") {
+        format!(
+            "Redis at {shown} requires a password (NOAUTH); \
+             put the ACL user and password in the URL: rediss://user:password@host:port"
+        )
+    } else if let Some(tls) = tls_error(&e) {
+        match tls {
+            rustls::Error::InvalidCertificate(Cert::UnknownIssuer | Cert::BadSignature) => format!(
+                "the TLS certificate of Redis at {shown} is not signed by a trusted certificate \
+                 authority; for a private CA, give its certificate (RedisConfig::ca_file)"
+            ),
+            rustls::Error::InvalidCertificate(
+                Cert::NotValidForName | Cert::NotValidForNameContext { .. },
+            ) => format!(
+                "the TLS certificate of Redis at {shown} is not valid for that host; \
+                 connect with a host name or address the certificate lists"
+            ),
+            rustls::Error::InvalidCertificate(
+                Cert::Expired
+                | Cert::ExpiredContext { .. }
+                | Cert::NotValidYet
+                | Cert::NotValidYetContext { .. },
+            ) => format!("the TLS certificate of Redis at {shown} has expired or is not valid yet"),
+            rustls::Error::InvalidCertificate(_) => {
+                format!("the TLS certificate of Redis at {shown} was rejected")
+            }
+            _ => format!(
+                "the TLS handshake with Redis at {shown} failed; \
+                 is that port Redis's TLS port (tls-port)?"
+            ),
+        }
+    } else if e.is_timeout() && tls {
+        // A plain port waits for a command to end, and never answers a
+        // TLS hello: it looks like a host that does not answer.
+        format!(
+            "Redis at {shown} did not answer; is the host reachable, \
+             and is that port Redis's TLS port (tls-port)?"
+        )
+    } else if e.is_connection_dropped() && !tls {
+        // A TLS port drops a client that does not speak TLS.
+        format!(
+            "Redis at {shown} closed the connection; \
+             if that port speaks TLS (tls-port), use a rediss:// URL"
+        )
+    } else {
+        format!("cannot connect to Redis at {shown}")
+    };
+    context(problem, e)
+}
+
+/// The rustls error under a failed TLS connection, if that is what failed.
+fn tls_error(e: &RedisError) -> Option<&rustls::Error> {
+    let io = std::error::Error::source(e)?.downcast_ref::<std::io::Error>()?;
+    io.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
+/// `url` without anything that may be secret, for messages: no user name
+/// or password, no query (a `unix://` URL may carry a password there) and
+/// no fragment; `scheme://host:port/db` is left.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<a Redis URL that does not parse>".to_owned();
+    };
+    // After the last `@`: a password with an unescaped `@` stays hidden.
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let end = rest.find(['?', '#']).unwrap_or(rest.len());
+    format!("{scheme}://{}", &rest[..end])
 }
 
 impl SessionStore for RedisStore {
@@ -402,10 +696,11 @@ impl RedisStore {
 }
 
 /// A Redis error with what the store was doing. The message of a Redis
-/// error names no key and no URL.
+/// error names no key and no URL; `what` names at most the
+/// [`redact`]ed URL.
 #[derive(Debug)]
 struct Failure {
-    what: &'static str,
+    what: Cow<'static, str>,
     source: RedisError,
 }
 
@@ -421,14 +716,17 @@ impl std::error::Error for Failure {
     }
 }
 
-fn context(what: &'static str, source: RedisError) -> StoreError {
+fn context(what: impl Into<Cow<'static, str>>, source: RedisError) -> StoreError {
     if source.code() == Some("WRONGTYPE") {
         return StoreError::Corrupt(
             "a Redis key under the session prefix is not a hash; another program writes there"
                 .into(),
         );
     }
-    StoreError::backend(Failure { what, source })
+    StoreError::backend(Failure {
+        what: what.into(),
+        source,
+    })
 }
 
 fn data_field(key: &str) -> Vec<u8> {
@@ -511,6 +809,66 @@ mod tests {
         assert_eq!(record.expires_at, 3);
         assert_eq!(record.data.get("user").map(String::as_str), Some("\"ada\""));
         assert_eq!(record.data.get("d:x").map(String::as_str), Some("1"));
+    }
+
+    #[test]
+    fn redact_keeps_only_scheme_host_port_and_db() {
+        for (url, shown) in [
+            ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379"),
+            (
+                "rediss://app:s3cret@r.example:6380/2",
+                "rediss://r.example:6380/2",
+            ),
+            ("redis://:s3cret@host", "redis://host"),
+            ("redis://app:s3c@ret@host/0", "redis://host/0"),
+            ("redis://app:s3c/ret@host/0", "redis://host/0"),
+            ("redis://host/0?protocol=resp3#insecure", "redis://host/0"),
+            (
+                "redis+unix:///tmp/r.sock?pass=s3cret",
+                "redis+unix:///tmp/r.sock",
+            ),
+            ("app:s3cret@host", "<a Redis URL that does not parse>"),
+        ] {
+            assert_eq!(redact(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn config_debug_hides_credentials() {
+        let config = RedisStore::builder("rediss://app:s3cret@r.example:6380/2").ca_pem("x");
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains("s3cret") && !debug.contains("app:"),
+            "{debug}"
+        );
+        assert!(debug.contains("rediss://r.example:6380/2"), "{debug}");
+    }
+
+    #[tokio::test]
+    async fn start_up_errors_never_show_credentials() {
+        for (url, ca) in [
+            ("rediss://app:s3cret@127.0.0.1:1/0", Some("not pem")),
+            ("redis://app:s3cret@127.0.0.1:1/0", Some("")),
+            ("redis://app:s3cret@127.0.0.1:1/x", None),
+            ("http://app:s3cret@127.0.0.1:1/0", None),
+            ("redis://app:s3cret@127.0.0.1:1/0", None),
+        ] {
+            let mut config = RedisStore::builder(url);
+            if let Some(ca) = ca {
+                config = config.ca_pem(ca);
+            }
+            let e = config.connect().await.expect_err(url);
+            let (display, debug) = (e.to_string(), format!("{e:?}"));
+            println!("{display}");
+            assert!(
+                !display.contains("s3cret") && !debug.contains("s3cret"),
+                "{debug}"
+            );
+            assert!(
+                !display.contains("app:") && !debug.contains("app:"),
+                "{debug}"
+            );
+        }
     }
 
     #[test]

@@ -1,17 +1,29 @@
 //! Opening a store from a URL, as the examples read `SESSION_STORE`.
 
+use std::path::PathBuf;
+
 use crate::error::StoreUrlError;
 use crate::store::DynStore;
 
+/// Settings a URL cannot carry.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct UrlOptions {
+    /// A private CA to verify TLS servers against, instead of the system roots.
+    pub(crate) tls_ca_file: Option<PathBuf>,
+}
+
 /// The store `url` names; see
 /// [`SessionsBuilder::store_url`](crate::SessionsBuilder::store_url).
-pub(crate) async fn open(url: &str) -> Result<Box<dyn DynStore>, StoreUrlError> {
+pub(crate) async fn open(
+    url: &str,
+    options: &UrlOptions,
+) -> Result<Box<dyn DynStore>, StoreUrlError> {
     let url = url.trim();
     if url.is_empty() || url == "memory" {
         return Ok(Box::new(crate::MemoryStore::new()));
     }
     match scheme(url) {
-        Some("redis" | "rediss") => redis(url).await,
+        Some("redis" | "rediss" | "valkey" | "valkeys") => redis(url, options).await,
         Some(scheme) => Err(StoreUrlError::UnknownScheme {
             scheme: scheme.to_owned(),
         }),
@@ -35,21 +47,19 @@ fn scheme(url: &str) -> Option<&str> {
 }
 
 #[cfg(feature = "redis")]
-async fn redis(url: &str) -> Result<Box<dyn DynStore>, StoreUrlError> {
-    let store = crate::RedisStore::connect(url)
-        .await
-        .map_err(StoreUrlError::Connect)?;
+async fn redis(url: &str, options: &UrlOptions) -> Result<Box<dyn DynStore>, StoreUrlError> {
+    let mut config = crate::RedisStore::builder(url);
+    if let Some(ca) = &options.tls_ca_file {
+        config = config.ca_file(ca);
+    }
+    let store = config.connect().await.map_err(StoreUrlError::Connect)?;
     Ok(Box::new(store))
 }
 
 #[cfg(not(feature = "redis"))]
-async fn redis(url: &str) -> Result<Box<dyn DynStore>, StoreUrlError> {
+async fn redis(url: &str, _: &UrlOptions) -> Result<Box<dyn DynStore>, StoreUrlError> {
     Err(StoreUrlError::FeatureDisabled {
-        scheme: if url.starts_with("rediss") {
-            "rediss"
-        } else {
-            "redis"
-        },
+        scheme: "redis",
         feature: "redis",
     })
 }
@@ -73,7 +83,7 @@ mod tests {
             "admin:hunter2@db",
             "hunter2",
         ] {
-            let Err(err) = open(url).await else {
+            let Err(err) = open(url, &UrlOptions::default()).await else {
                 panic!("a store for an unknown URL")
             };
             let text = format!("{err} {err:?}");
