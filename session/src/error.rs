@@ -54,6 +54,12 @@ pub enum SessionError {
         /// The configured limit.
         limit: usize,
     },
+    /// The session was used through the tower layer's `SharedSession`
+    /// after the layer had committed it with the response (a handle kept in
+    /// a spawned task or a streaming body), or discarded it because the
+    /// service failed.
+    #[error("the session was already saved with the response (or discarded with the service's error), so this use of it cannot take effect; use the session before the handler returns, not in a spawned task or a response body")]
+    Committed,
 }
 
 /// A session store failed; the request gets the error response (503 by default).

@@ -76,6 +76,10 @@ mod response;
 mod session;
 mod signing;
 pub mod store;
+#[cfg(feature = "tower")]
+pub mod tower;
+#[cfg(feature = "axum")]
+pub mod axum;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -97,5 +101,7 @@ pub use manager::{Sessions, SessionsBuilder};
 pub use response::{service_unavailable, ErrorBody, HandlerOutput};
 pub use session::Session;
 pub use store::memory::MemoryStore;
+#[cfg(feature = "tower")]
+pub use tower::{SessionLayer, SharedSession};
 #[cfg(feature = "redis")]
 pub use store::redis::{RedisConfig, RedisStore};

@@ -1,12 +1,55 @@
-//! What a handler returns, and the response sent when the store fails.
+//! What a handler returns, how the session's outcome reaches the response,
+//! and the response sent when the store fails.
+//!
+//! [`commit`] and [`failed`] are the end of the one request path: the
+//! attribute's expansion (through `__private`) and the tower layer both call
+//! them, so neither holds a copy of the commit logic.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE};
 use http::{Response, StatusCode};
 use http_body_util::combinators::{BoxBody, UnsyncBoxBody};
 use http_body_util::{BodyExt as _, Empty, Full};
 
+use crate::config::SessionConfig;
 use crate::error::RequestError;
+use crate::manager::Sessions;
+use crate::session::Session;
+
+/// Step 5: commits the session if the handler (or inner service) produced a
+/// response, whatever its status, and appends the session's `Set-Cookie` to
+/// the response's own headers; an `Err` commits nothing and passes through
+/// untouched. Step 6 when the store fails: the response is replaced by
+/// `on_error`'s, and the failure is logged.
+pub async fn commit<O: HandlerOutput>(
+    manager: &Sessions,
+    config: &SessionConfig,
+    session: Session,
+    mut output: O,
+    on_error: impl FnOnce(&RequestError) -> Response<O::Body>,
+) -> O {
+    let Some(response) = output.response_mut() else {
+        return output;
+    };
+    match manager.commit(config, session).await {
+        Ok(Some(cookie)) => {
+            response.headers_mut().append(SET_COOKIE, cookie);
+            output
+        }
+        Ok(None) => output,
+        Err(error) => O::from_response(failed(&error, on_error)),
+    }
+}
+
+/// Step 6: logs why the session could not be loaded or saved, and builds
+/// the error response.
+pub fn failed<B>(
+    error: &RequestError,
+    on_error: impl FnOnce(&RequestError) -> Response<B>,
+) -> Response<B> {
+    tracing::error!(error = %error, "session could not be loaded or saved; sending the error response");
+    on_error(error)
+}
 
 /// What a `#[with_session]` handler may return: `Response<B>` or
 /// `Result<Response<B>, E>`. The session commits only on a response; an

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+#[cfg(feature = "tower")]
+pub mod layered;
 pub mod lifecycle;
 pub mod logs;
 pub mod redis_env;

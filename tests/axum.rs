@@ -1,0 +1,175 @@
+//! `SessionLayer` in an axum `Router`, with the `SharedSession` extractor,
+//! served by `axum::serve`: the shared scenarios, the extractor without the
+//! layer, and `#[with_session]` on an axum handler that takes the `Request`.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Query, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hyper_session::{with_session, Session, SessionError, SessionLayer, SharedSession, Sessions};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use common::layered::{self, Late, CONFIG};
+use common::lifecycle::{manager, Switchable, SECRET};
+use common::{browser, get_json, plain};
+
+type Reply = Result<Json<Value>, SessionError>;
+
+async fn count(session: SharedSession) -> Reply {
+    Ok(Json(session.with(layered::count)?))
+}
+
+async fn login(session: SharedSession) -> Reply {
+    Ok(Json(session.with(layered::login)?))
+}
+
+async fn me(session: SharedSession) -> Reply {
+    Ok(Json(session.with(layered::me)?))
+}
+
+async fn logout(session: SharedSession) -> Reply {
+    Ok(Json(session.with(layered::logout)?))
+}
+
+async fn write(session: SharedSession, Query(query): Query<HashMap<String, String>>) -> Reply {
+    let key = query.get("key").map_or("none", String::as_str);
+    Ok(Json(session.with(|s| layered::write(s, key))?))
+}
+
+async fn keys(session: SharedSession) -> Reply {
+    Ok(Json(session.with(layered::keys)?))
+}
+
+async fn late(State(state): State<AppState>, session: SharedSession) -> Json<Value> {
+    Json(layered::spawn_late_write(&state.late, session))
+}
+
+/// The attribute on an axum handler: it takes the whole `Request` (the
+/// last extractor), and names the same manager and options as the layer.
+#[with_session(config = CONFIG, manager = state.sessions)]
+async fn macro_count(
+    State(state): State<AppState>,
+    session: &mut Session,
+    _req: Request,
+) -> Response {
+    Json(layered::count(session)).into_response()
+}
+
+#[derive(Clone)]
+struct AppState {
+    sessions: Sessions,
+    late: Arc<Late>,
+}
+
+struct Server {
+    base: String,
+    store: Arc<Switchable>,
+    late: Arc<Late>,
+    results: UnboundedReceiver<Result<(), SessionError>>,
+}
+
+async fn start() -> Server {
+    let store = Arc::new(Switchable::default());
+    let (late_write, results) = Late::new();
+    let sessions = manager(&store, SECRET, None);
+    let state = AppState {
+        sessions: sessions.clone(),
+        late: late_write.clone(),
+    };
+    let app = Router::new()
+        .route("/count", get(count))
+        .route("/login", post(login))
+        .route("/me", get(me))
+        .route("/logout", post(logout))
+        .route("/write", get(write))
+        .route("/keys", get(keys))
+        .route("/late", get(late))
+        .layer(SessionLayer::new(&CONFIG).with_manager(sessions))
+        // Routes added after `.layer` are not wrapped by it.
+        .route("/macro", get(macro_count))
+        .route("/unwrapped", get(count))
+        .with_state(state);
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind a loopback port");
+    let base = format!("http://{}", listener.local_addr().expect("bound address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Server {
+        base,
+        store,
+        late: late_write,
+        results,
+    }
+}
+
+#[tokio::test]
+async fn counter_counts() {
+    layered::counter_counts(&start().await.base).await;
+}
+
+#[tokio::test]
+async fn cycle_id_moves_the_session() {
+    layered::cycle_id_moves_the_session(&start().await.base).await;
+}
+
+#[tokio::test]
+async fn destroy_ends_the_session() {
+    layered::destroy_ends_the_session(&start().await.base).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_of_different_keys_all_survive() {
+    layered::concurrent_writes_of_different_keys_all_survive(&start().await.base).await;
+}
+
+#[tokio::test]
+async fn skip_header_skips() {
+    let server = start().await;
+    layered::skip_header_skips(&server.base, &server.store).await;
+}
+
+#[tokio::test]
+async fn failing_store_answers_503_and_recovers() {
+    let server = start().await;
+    layered::failing_store_answers_503_and_recovers(&server.base, &server.store).await;
+}
+
+#[tokio::test]
+async fn a_write_after_the_response_fails_loudly() {
+    let mut server = start().await;
+    layered::a_write_after_the_response_fails_loudly(&server.base, &server.late, &mut server.results)
+        .await;
+}
+
+#[tokio::test]
+async fn the_extractor_without_the_layer_is_a_500_naming_it() {
+    let server = start().await;
+    let response = plain()
+        .get(format!("{}/unwrapped", server.base))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 500);
+    let body = response.text().await.expect("text");
+    assert!(body.contains("SessionLayer"), "{body}");
+}
+
+#[tokio::test]
+async fn the_attribute_on_an_axum_handler_shares_the_sessions() {
+    let server = start().await;
+    let client = browser();
+    let (layer, attribute) = (format!("{}/count", server.base), format!("{}/macro", server.base));
+    assert_eq!(get_json(&client, &layer).await, json!({ "n": 1 }));
+    assert_eq!(get_json(&client, &attribute).await, json!({ "n": 2 }));
+    assert_eq!(get_json(&client, &layer).await, json!({ "n": 3 }));
+    // And on its own, it counts from a fresh session.
+    assert_eq!(get_json(&browser(), &attribute).await, json!({ "n": 1 }));
+}
