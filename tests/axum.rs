@@ -1,8 +1,13 @@
 //! `SessionLayer` in an axum `Router`, with the `SharedSession` extractor,
 //! served by `axum::serve`: the shared scenarios, the extractor without the
-//! layer, and `#[with_session]` on an axum handler that takes the `Request`.
+//! layer, `#[with_session]` on an axum handler that takes the `Request`,
+//! and examples/axum.rs held to the contract of examples/app.rs.
 
 mod common;
+
+#[allow(dead_code, clippy::duplicate_mod)]
+#[path = "../examples/axum.rs"]
+mod example;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,14 +17,14 @@ use axum::extract::{Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hyper_session::{with_session, Session, SessionError, SessionLayer, SharedSession, Sessions};
+use hyper_session::{with_session, Session, SessionError, SessionLayer, Sessions, SharedSession};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use common::layered::{self, Late, CONFIG};
 use common::lifecycle::{manager, Switchable, SECRET};
-use common::{browser, get_json, plain};
+use common::{app_contract, browser, get_json, plain};
 
 type Reply = Result<Json<Value>, SessionError>;
 
@@ -145,8 +150,12 @@ async fn failing_store_answers_503_and_recovers() {
 #[tokio::test]
 async fn a_write_after_the_response_fails_loudly() {
     let mut server = start().await;
-    layered::a_write_after_the_response_fails_loudly(&server.base, &server.late, &mut server.results)
-        .await;
+    layered::a_write_after_the_response_fails_loudly(
+        &server.base,
+        &server.late,
+        &mut server.results,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -166,10 +175,44 @@ async fn the_extractor_without_the_layer_is_a_500_naming_it() {
 async fn the_attribute_on_an_axum_handler_shares_the_sessions() {
     let server = start().await;
     let client = browser();
-    let (layer, attribute) = (format!("{}/count", server.base), format!("{}/macro", server.base));
+    let (layer, attribute) = (
+        format!("{}/count", server.base),
+        format!("{}/macro", server.base),
+    );
     assert_eq!(get_json(&client, &layer).await, json!({ "n": 1 }));
     assert_eq!(get_json(&client, &attribute).await, json!({ "n": 2 }));
     assert_eq!(get_json(&client, &layer).await, json!({ "n": 3 }));
     // And on its own, it counts from a fresh session.
     assert_eq!(get_json(&browser(), &attribute).await, json!({ "n": 1 }));
+}
+
+/// examples/axum.rs on a fresh port, on its own in-memory manager.
+async fn start_example() -> String {
+    let app = example::router(Sessions::in_memory().expect("a manager"));
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind a loopback port");
+    let base = format!("http://{}", listener.local_addr().expect("bound address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+#[tokio::test]
+async fn example_session_test_counts_and_the_skip_header_skips() {
+    app_contract::session_test_counts_and_the_skip_header_skips(&start_example().await).await;
+}
+
+#[tokio::test]
+async fn example_login_me_logout() {
+    app_contract::login_me_logout(&start_example().await).await;
+}
+
+#[tokio::test]
+async fn example_login_refuses_bad_names() {
+    app_contract::login_refuses_bad_names(&start_example().await).await;
+}
+
+#[tokio::test]
+async fn example_unknown_routes_are_404() {
+    app_contract::unknown_routes_are_404(&start_example().await).await;
 }

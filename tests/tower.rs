@@ -22,9 +22,9 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tower::{service_fn, ServiceBuilder, ServiceExt as _};
 
+use common::browser;
 use common::layered::{self, Late, CONFIG};
 use common::lifecycle::{manager, Switchable, SECRET};
-use common::browser;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -135,8 +135,12 @@ async fn failing_store_answers_503_and_recovers() {
 #[tokio::test]
 async fn a_write_after_the_response_fails_loudly() {
     let mut server = start().await;
-    layered::a_write_after_the_response_fails_loudly(&server.base, &server.late, &mut server.results)
-        .await;
+    layered::a_write_after_the_response_fails_loudly(
+        &server.base,
+        &server.late,
+        &mut server.results,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -147,7 +151,10 @@ async fn an_inner_error_commits_nothing() {
     assert_eq!(common::get_json(&client, &count).await["n"], 1);
     let writes = server.store.writes.load(Ordering::SeqCst);
     let failed = client.get(format!("{}/fail", server.base)).send().await;
-    assert!(failed.is_err(), "hyper drops the connection on a service error");
+    assert!(
+        failed.is_err(),
+        "hyper drops the connection on a service error"
+    );
     assert_eq!(server.store.writes.load(Ordering::SeqCst), writes);
     assert_eq!(common::get_json(&client, &count).await["n"], 2);
 }
@@ -185,13 +192,14 @@ async fn on_error_replaces_the_503() {
         .with_manager(manager(&store, SECRET, None))
         .on_error(teapot);
     // No cookie, so no load: the failure shows at the commit.
-    let writing = ServiceBuilder::new()
-        .layer(layer)
-        .service(service_fn(|req: Request<()>| async move {
-            let session = req.extensions().get::<SharedSession>().cloned();
-            session.expect("the layer").insert("n", 1).expect("fits");
-            Ok::<_, Infallible>(Response::new("written".to_owned()))
-        }));
+    let writing =
+        ServiceBuilder::new()
+            .layer(layer)
+            .service(service_fn(|req: Request<()>| async move {
+                let session = req.extensions().get::<SharedSession>().cloned();
+                session.expect("the layer").insert("n", 1).expect("fits");
+                Ok::<_, Infallible>(Response::new("written".to_owned()))
+            }));
     let response = writing.oneshot(Request::new(())).await.expect("infallible");
     assert_eq!(response.status(), StatusCode::IM_A_TEAPOT);
     assert!(

@@ -2,7 +2,7 @@
 //! attribute macro.
 //!
 //! Only a signed random id lives in the cookie; the data lives on the server
-//! in a [`SessionStore`]: in memory by default ([`MemoryStore`]), in Redis
+//! in a [`SessionStore`](store::SessionStore): in memory by default ([`MemoryStore`]), in Redis
 //! for several processes, or in any store you write.
 //!
 //! # Usage
@@ -34,6 +34,17 @@
 //! appends `Set-Cookie` when the id is new or must be refreshed. A session
 //! that was never written creates nothing: no store entry, no cookie.
 //!
+//! # With tower and axum
+//!
+//! Feature `tower` adds `SessionLayer`, the same sessions for services
+//! composed with tower (hyper-util's `TowerToHyperService`, tonic, axum):
+//! the same [`SessionConfig`] (a `const`, checked at compile time), the same
+//! manager, skip headers and error response, through the same load and
+//! commit as the attribute. The inner service finds a `SharedSession` in the
+//! request's extensions; feature `axum` makes it an extractor,
+//! `async fn handler(session: SharedSession)`. The `tower` and `axum`
+//! modules show both, with examples that run.
+//!
 //! # Security
 //!
 //! - 256-bit ids from the OS CSPRNG; the store is keyed by their SHA-256,
@@ -48,7 +59,7 @@
 //!
 //! [`MemoryStore`] is the default; `RedisStore` (feature `redis`) serves
 //! several processes, also a managed Redis over TLS with an ACL user.
-//! Implement [`SessionStore`] for your own.
+//! Implement [`SessionStore`](store::SessionStore) for your own.
 //!
 //! # Performance
 //!
@@ -64,6 +75,8 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![warn(missing_docs)]
 
+#[cfg(feature = "axum")]
+pub mod axum;
 mod config;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -78,8 +91,6 @@ mod signing;
 pub mod store;
 #[cfg(feature = "tower")]
 pub mod tower;
-#[cfg(feature = "axum")]
-pub mod axum;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -101,7 +112,7 @@ pub use manager::{Sessions, SessionsBuilder};
 pub use response::{service_unavailable, ErrorBody, HandlerOutput};
 pub use session::Session;
 pub use store::memory::MemoryStore;
-#[cfg(feature = "tower")]
-pub use tower::{SessionLayer, SharedSession};
 #[cfg(feature = "redis")]
 pub use store::redis::{RedisConfig, RedisStore};
+#[cfg(feature = "tower")]
+pub use tower::{SessionLayer, SharedSession};

@@ -117,11 +117,17 @@ pub async fn counter_counts(base: &str) {
     for part in ["sid=", "Path=/", "HttpOnly", "SameSite=Lax"] {
         assert!(cookie.contains(part), "{cookie} lacks {part}");
     }
-    assert!(!cookie.contains("Secure") && !cookie.contains("Max-Age"), "{cookie}");
+    assert!(
+        !cookie.contains("Secure") && !cookie.contains("Max-Age"),
+        "{cookie}"
+    );
     for n in 2..=3 {
         let (again, body) = send(client.get(&url)).await;
         assert_eq!(body, json!({ "n": n }));
-        assert!(again.is_empty(), "an unchanged id sends no cookie: {again:?}");
+        assert!(
+            again.is_empty(),
+            "an unchanged id sends no cookie: {again:?}"
+        );
     }
     // A visitor who only reads creates nothing.
     let (cookies, body) = send(plain().get(format!("{base}/me"))).await;
@@ -243,15 +249,16 @@ pub async fn a_write_after_the_response_fails_loudly(
     assert_eq!(body, json!({ "spawned": true }));
     late.go.notify_one();
     let result = results.recv().await.expect("the task reports");
-    assert!(
-        matches!(result, Err(SessionError::Committed)),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(SessionError::Committed)), "{result:?}");
     assert!(
         logs.any(Level::WARN, "after the response was sent"),
         "{}",
         logs.all_text()
     );
     let (_, body) = send(client.get(format!("{base}/keys"))).await;
-    assert_eq!(body, json!({ "keys": ["n"] }), "the late write is not saved");
+    assert_eq!(
+        body,
+        json!({ "keys": ["n"] }),
+        "the late write is not saved"
+    );
 }

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod app_contract;
 #[cfg(feature = "tower")]
 pub mod layered;
 pub mod lifecycle;
