@@ -1,0 +1,128 @@
+//! Instructions per returning-visitor request of each front door, in
+//! process (no sockets): the seed's counter as an axum `Router`
+//!
+//! - `plain`: no sessions (the baseline);
+//! - `identity`: no sessions, and a layer that does nothing: what axum's
+//!   wrapping of a layered route costs by itself;
+//! - `tower`: tower-sessions' layer and its MemoryStore;
+//! - `layer`: our `SessionLayer` and the `SharedSession` extractor;
+//! - `attribute`: our `#[with_session]` on a handler taking the `Request`.
+//!
+//! `front_doors MODE N` serves one new visitor, then N requests that carry
+//! its cookie (kept up to date from `Set-Cookie`), through
+//! `ServiceExt::oneshot` on a clone of the Router, body collected. Run it
+//! under callgrind for two values of N and divide the difference of the
+//! totals: start-up cost cancels out (benches/front_doors.sh does that).
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use http_body_util::BodyExt as _;
+use hyper_session::{with_session, SessionConfig, SessionError, SessionLayer, Sessions, SharedSession};
+use tower::ServiceExt as _;
+
+/// The seed's options, as examples/counter.rs gives them to the attribute.
+const SEED: SessionConfig = SessionConfig::DEFAULT
+    .with_cookie_name("sid")
+    .with_http_only(true)
+    .with_secure(false)
+    .with_max_age(0)
+    .validated();
+
+const SECRET: &str = "front-door-measurement-secret-long-enough-1234";
+
+async fn plain() -> Response {
+    load_twins::counter_json(1).into_response()
+}
+
+async fn tower_sessions_counter(session: tower_sessions::Session) -> Response {
+    let n = session.get::<u64>("test_counter").await.ok().flatten().unwrap_or(0) + 1;
+    let _ = session.insert("test_counter", n).await;
+    load_twins::counter_json(n).into_response()
+}
+
+async fn layer_counter(session: SharedSession) -> Result<Response, SessionError> {
+    let n = session.get::<u64>("test_counter")?.unwrap_or(0) + 1;
+    session.insert("test_counter", n)?;
+    Ok(load_twins::counter_json(n).into_response())
+}
+
+#[with_session(config = SEED)]
+async fn attribute_counter(_req: Request, session: &mut hyper_session::Session) -> Response {
+    let n = session.get::<u64>("test_counter").ok().flatten().unwrap_or(0) + 1;
+    let _ = session.insert("test_counter", n);
+    load_twins::counter_json(n).into_response()
+}
+
+fn router(mode: &str) -> Router {
+    let sessions = || Sessions::builder().secret(SECRET).build().expect("manager");
+    match mode {
+        "plain" => Router::new().route("/session_test", get(plain)),
+        // What axum itself adds for any layer on a route: its wrappers.
+        "identity" => Router::new()
+            .route("/session_test", get(plain))
+            .layer(tower::layer::layer_fn(|inner| inner)),
+        "tower" => Router::new().route("/session_test", get(tower_sessions_counter)).layer(
+            tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default())
+                .with_name("sid")
+                .with_secure(false)
+                .with_http_only(true),
+        ),
+        "layer" => Router::new()
+            .route("/session_test", get(layer_counter))
+            .layer(SessionLayer::new(&SEED).with_manager(sessions())),
+        "attribute" => {
+            sessions().install().expect("first install");
+            Router::new().route("/session_test", get(attribute_counter))
+        }
+        other => panic!("mode {other}: expected plain, identity, tower, layer or attribute"),
+    }
+}
+
+async fn visit(app: &Router, cookie: &mut Option<String>) -> u64 {
+    let mut req = Request::get("/session_test");
+    if let Some(c) = cookie.as_deref() {
+        req = req.header("cookie", c);
+    }
+    let response = app
+        .clone()
+        .oneshot(req.body(Body::empty()).expect("request"))
+        .await
+        .expect("infallible");
+    assert!(response.status().is_success(), "{}", response.status());
+    if let Some(set) = response.headers().get("set-cookie").and_then(|v| v.to_str().ok()) {
+        *cookie = set.split(';').next().map(str::to_owned);
+    }
+    let body = response.into_body().collect().await.expect("body").to_bytes();
+    std::str::from_utf8(&body)
+        .ok()
+        .and_then(|b| b.trim_start_matches("{\"test_counter\":").trim_end_matches('}').parse().ok())
+        .expect("a counter body")
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, mode, n] = args.as_slice() else {
+        eprintln!("usage: front_doors plain|identity|tower|layer|attribute N");
+        std::process::exit(2);
+    };
+    let n: u64 = n.parse().expect("N");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let app = router(mode);
+        let mut cookie = None;
+        visit(&app, &mut cookie).await;
+        let mut last = 0;
+        for _ in 0..n {
+            last = visit(&app, &mut cookie).await;
+        }
+        // The sessions really counted (plain has none: always 1).
+        assert!(mode == "plain" || mode == "identity" || last == n + 1, "{mode}: counted {last}, not {}", n + 1);
+        println!("{mode} {n} requests, last counter {last}");
+    });
+}
