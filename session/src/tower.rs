@@ -15,7 +15,7 @@
 //! use std::convert::Infallible;
 //! use http::{Request, Response};
 //! use hyper_session::{SessionConfig, SessionLayer, SharedSession};
-//! use tower::{service_fn, ServiceBuilder, ServiceExt as _};
+//! use tower::{ServiceBuilder, ServiceExt as _};
 //!
 //! /// Checked at compile time, as the attribute's options are.
 //! const APP: SessionConfig = SessionConfig::DEFAULT.with_secure(false).validated();
@@ -177,7 +177,8 @@ pub trait ErrorResponse<B> {
 }
 
 /// The default error response: [`service_unavailable`] (503,
-/// `Retry-After: 1`), for bodies that implement [`ErrorBody`].
+/// `Retry-After: 1`), for bodies that implement [`ErrorBody`]. For another
+/// body type, give the layer a hook with [`SessionLayer::on_error`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ServiceUnavailable;
 
