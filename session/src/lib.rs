@@ -46,8 +46,10 @@
 //!
 //! # Stores
 //!
-//! [`MemoryStore`] is the default; `RedisStore` (feature `redis`) serves
-//! several processes. Implement [`SessionStore`] for your own.
+//! [`MemoryStore`] is the default: bounded in sessions, bytes and bytes per
+//! session, and its eviction keeps the visitors who come back through a
+//! flood of new ones. `RedisStore` (feature `redis`) serves several
+//! processes. Implement [`SessionStore`] for your own.
 //!
 //! # Performance
 //!
@@ -95,7 +97,7 @@ pub use manager::{Sessions, SessionsBuilder, DEFAULT_MAX_COOKIE_LEN, DEFAULT_STO
 pub use response::{service_unavailable, ErrorBody, HandlerOutput};
 pub use session::{Session, DEFAULT_MAX_SESSION_BYTES};
 pub use signing::{Secret, MIN_SECRET_LEN};
-pub use store::memory::{MemoryStore, DEFAULT_CAPACITY};
+pub use store::memory::{MemoryStore, DEFAULT_CAPACITY, DEFAULT_MAX_BYTES};
 #[cfg(feature = "redis")]
 pub use store::redis::RedisStore;
 pub use store::{Record, SessionStore, Update};
