@@ -46,9 +46,11 @@
 //!
 //! # Stores
 //!
-//! [`MemoryStore`] is the default; `RedisStore` (feature `redis`) serves
-//! several processes, also a managed Redis over TLS with an ACL user.
-//! Implement [`SessionStore`] for your own.
+//! [`MemoryStore`] is the default: bounded in sessions, bytes and bytes per
+//! session, and its eviction keeps the visitors who come back through a
+//! flood of new ones. `RedisStore` (feature `redis`) serves several
+//! processes, also a managed Redis over TLS with an ACL user. Implement
+//! [`store::SessionStore`] for your own.
 //!
 //! # Performance
 //!
@@ -65,7 +67,9 @@
 #![warn(missing_docs)]
 
 mod config;
-#[cfg(feature = "conformance")]
+// Built for the crate's own unit tests too, so that `cargo test` checks the
+// memory store against the suite whatever features are on.
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod cookie;
 mod error;

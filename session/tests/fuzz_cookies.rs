@@ -17,7 +17,11 @@ fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(if cfg!(debug_assertions) { 10_000 } else { 50_000 })
+        .unwrap_or(if cfg!(debug_assertions) {
+            10_000
+        } else {
+            50_000
+        })
 }
 
 struct Fixture {
@@ -148,9 +152,16 @@ fn cookie_header() -> impl Strategy<Value = Vec<u8>> {
 /// mutation only touched what RFC 6265 drops (after `;`, surrounding
 /// whitespace), flip the first character as well.
 fn real_alteration(genuine: &str, mut altered: Vec<u8>) -> Vec<u8> {
-    let effective = altered.split(|b| *b == b';').next().unwrap_or_default().trim_ascii();
+    let effective = altered
+        .split(|b| *b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
     if effective == genuine.as_bytes() {
-        let first = altered.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(0);
+        let first = altered
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(0);
         altered[first] = if altered[first] == b'A' { b'B' } else { b'A' };
     }
     altered
