@@ -224,6 +224,7 @@ impl Sessions {
             ));
         };
         tracing::debug!(session = %key.fingerprint(), "session loaded");
+
         let loaded = Loaded {
             id,
             key,

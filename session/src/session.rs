@@ -186,7 +186,9 @@ impl Session {
         }
         let old_len = old.map_or(0, |v| key.len() + v.len());
         let size = self.size - old_len + key.len() + raw.len();
-        if size > self.max_bytes {
+        // A session already over the limit (grown by concurrent requests on
+        // a store that cannot check at the merge) may still shrink.
+        if size > self.max_bytes && size > self.size {
             return Err(SessionError::TooLarge {
                 size,
                 limit: self.max_bytes,
@@ -405,6 +407,11 @@ impl Session {
         }
     }
 
+    /// The session's size, if it was loaded over the limit.
+    pub(crate) fn over_limit(&self) -> Option<usize> {
+        (self.size > self.max_bytes).then_some(self.size)
+    }
+
     /// What the commit must do, in one summary: the only thing the manager
     /// takes out of a finished session.
     pub(crate) fn into_plan(self) -> Plan {
@@ -548,6 +555,15 @@ mod tests {
         assert!(!s.contains("big"));
         // Replacing a value frees its old size first.
         s.insert("k", "another").expect("fits");
+    }
+
+    #[test]
+    fn a_session_over_the_limit_may_shrink_but_not_grow() {
+        let data = HashMap::from([("big".to_owned(), "x".repeat(40))]);
+        let mut s = Session::with_origin(Origin::New { stale: false }, data, 20);
+        assert!(s.insert("more", 1).is_err(), "growing past the limit");
+        s.insert("big", "small").expect("shrinking is allowed");
+        assert!(s.size <= 20);
     }
 
     #[test]
