@@ -35,14 +35,9 @@ async fn destroy_removes_the_cookie_with_its_own_attributes() {
         .expect("load");
     s.insert("user", "ada").expect("fits");
     let set = m.commit(&config, s).await.expect("commit").expect("cookie");
-    let pair = set
-        .to_str()
-        .expect("ascii")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_owned();
-    let response = with_cookie(&format!("{base}/account/logout"), &pair)
+    let cookie = hyper_session::__bench::cookie_header(&set);
+    let pair = cookie["cookie"].to_str().expect("ascii");
+    let response = with_cookie(&format!("{base}/account/logout"), pair)
         .send()
         .await
         .expect("request");

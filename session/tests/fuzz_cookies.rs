@@ -53,13 +53,8 @@ fn fixture() -> &'static Fixture {
                 .await
                 .expect("commit")
                 .expect("cookie");
-            let pair = set
-                .to_str()
-                .expect("ascii")
-                .split(';')
-                .next()
-                .expect("pair")
-                .to_owned();
+            let cookie = hyper_session::__bench::cookie_header(&set);
+            let pair = cookie[COOKIE].to_str().expect("ascii");
             pair.strip_prefix("sid=").expect("our cookie").to_owned()
         });
         Fixture {

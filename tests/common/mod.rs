@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod counter_server;
 pub mod lifecycle;
 pub mod logs;
 pub mod redis_env;
@@ -80,20 +81,6 @@ pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {
 /// The value of cookie `name` set by a response, if any.
 pub fn cookie_value(response: &reqwest::Response, name: &str) -> Option<String> {
     cookie_in(&set_cookies(response), name)
-}
-
-/// The `Cookie` header a browser sends back for the cookies a response set
-/// (removals excluded).
-pub fn cookie_header(set_cookies: &[String]) -> String {
-    set_cookies
-        .iter()
-        .filter_map(|c| c.split(';').next())
-        .filter(|pair| {
-            pair.split_once('=')
-                .is_some_and(|(_, v)| !v.trim().is_empty())
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 /// The value of cookie `name` among `Set-Cookie` header values, if any.

@@ -8,36 +8,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::header::{HeaderMap, HeaderValue, COOKIE};
+use hyper_session::__bench::cookie_header;
 use hyper_session::store::{Record, SessionStore, Update};
 use hyper_session::{RedisStore, RequestError, SessionConfig, Sessions, StoreError};
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 
-/// The Redis to test against, or `None` (the test is skipped) when
-/// `REDIS_URL` is unset, unless `HYPER_SESSION_REQUIRE_REDIS` demands it.
-fn redis_url() -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("HYPER_SESSION_REQUIRE_REDIS").is_some() => {
-            panic!(
-                "REDIS_URL is not set, and HYPER_SESSION_REQUIRE_REDIS says Redis tests must run"
-            )
-        }
-        _ => {
-            println!("skipped: REDIS_URL not set");
-            None
-        }
-    }
-}
+// The same Redis environment as the end-to-end tests.
+#[allow(dead_code)]
+#[path = "../../tests/common/redis_env.rs"]
+mod redis_env;
 
-/// A key prefix no other test (or run) uses.
-fn unique_prefix(test: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_nanos();
-    format!("hyper-session-test:{test}:{}:{nanos}:", std::process::id())
-}
+use redis_env::{redis_url, unique_prefix};
 
 /// A plain connection for looking at what the store wrote.
 async fn raw(url: &str) -> ConnectionManager {
@@ -102,15 +84,6 @@ fn manager(store: RedisStore) -> Sessions {
         .store(store)
         .build()
         .expect("valid manager")
-}
-
-/// The `Cookie` header a browser sends back after `set_cookie`.
-fn cookie_header(set_cookie: &HeaderValue) -> HeaderMap {
-    let text = set_cookie.to_str().expect("ascii Set-Cookie");
-    let pair = text.split(';').next().expect("name=value");
-    let mut headers = HeaderMap::new();
-    headers.insert(COOKIE, HeaderValue::from_str(pair).expect("cookie pair"));
-    headers
 }
 
 #[tokio::test]
@@ -326,37 +299,43 @@ fn forward_replies(mut server: TcpStream, mut client: TcpStream, log: &Mutex<Vec
 }
 
 /// Copies RESP requests from `client` to `server`, logging each command
-/// into the open batch.
+/// into the open batch. What the client wrote at once (all it has sent
+/// that is already here) is logged before any of it goes on, so Redis's
+/// first answer cannot split one pipeline into two batches.
 fn forward_commands(client: TcpStream, mut server: TcpStream, log: &Mutex<Vec<Vec<String>>>) {
     let mut reader = BufReader::new(client);
     let mut line = String::new();
+    let (mut pending, mut names) = (Vec::new(), Vec::new());
     loop {
         line.clear();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
             let _ = server.shutdown(Shutdown::Both);
             return;
         }
-        let mut request = line.clone().into_bytes();
+        pending.extend_from_slice(line.as_bytes());
         let count: usize = line[1..].trim().parse().expect("a RESP array header");
-        let mut name = String::new();
         for i in 0..count {
             line.clear();
             reader.read_line(&mut line).expect("bulk header");
-            request.extend_from_slice(line.as_bytes());
+            pending.extend_from_slice(line.as_bytes());
             let len: usize = line[1..].trim().parse().expect("a bulk length");
             let mut bulk = vec![0; len + 2];
             reader.read_exact(&mut bulk).expect("bulk");
             if i == 0 {
-                name = String::from_utf8_lossy(&bulk[..len]).to_uppercase();
+                names.push(String::from_utf8_lossy(&bulk[..len]).to_uppercase());
             }
-            request.extend_from_slice(&bulk);
+            pending.extend_from_slice(&bulk);
+        }
+        if !reader.buffer().is_empty() {
+            continue;
         }
         if let Some(open) = log.lock().expect("lock").last_mut() {
-            open.push(name);
+            open.append(&mut names);
         }
-        if server.write_all(&request).is_err() {
+        if server.write_all(&pending).is_err() {
             return;
         }
+        pending.clear();
     }
 }
 
