@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::counter_server::{n, serially, serve_counter};
+use common::counter_server::{assert_503_fast, n, serially, serve_counter};
 use common::redis_env::{free_port, redis_url, unique_prefix, Throwaway};
 
 use std::collections::BTreeSet;
@@ -46,21 +46,7 @@ async fn down_then_back() {
     assert_eq!(n(client.get(&url).send().await.expect("request")).await, 2);
 
     redis.kill();
-    let mut slowest = Duration::ZERO;
-    for attempt in 0..3 {
-        // With a cookie (the load fails) and without one (the create fails).
-        for c in [&client, &plain()] {
-            let started = Instant::now();
-            let response = c.get(&url).send().await.expect("a response, not a hang");
-            let took = started.elapsed();
-            assert_eq!(response.status(), 503, "attempt {attempt}");
-            assert!(
-                took < Duration::from_secs(3),
-                "a dead Redis must fail a request fast, took {took:?}"
-            );
-            slowest = slowest.max(took);
-        }
-    }
+    let slowest = assert_503_fast(&url, &client).await;
     println!("slowest 503 while Redis was down: {slowest:?}");
 
     // Back on the same port, empty (no persistence). The hyper server was

@@ -21,6 +21,14 @@ mod redis_env;
 
 use redis_env::{redis_url, unique_prefix};
 
+/// The store under test, its keys under `prefix`.
+async fn connect(url: &str, prefix: &str) -> RedisStore {
+    RedisStore::connect(url)
+        .await
+        .expect("connect")
+        .with_prefix(prefix)
+}
+
 /// A plain connection for looking at what the store wrote.
 async fn raw(url: &str) -> ConnectionManager {
     let client = redis::Client::open(url).expect("valid REDIS_URL");
@@ -66,10 +74,7 @@ async fn cleanup(url: &str, prefix: &str) -> usize {
 async fn redis_store_conforms() {
     let Some(url) = redis_url() else { return };
     let prefix = unique_prefix("conformance");
-    let store = RedisStore::connect(&url)
-        .await
-        .expect("connect")
-        .with_prefix(&prefix);
+    let store = connect(&url, &prefix).await;
     assert_eq!(store.prefix(), prefix);
     assert!(store.is_shared(), "Redis is shared between processes");
     hyper_session::conformance::run(Arc::new(store)).await;
@@ -196,10 +201,7 @@ async fn one_hash_per_session_with_data_and_metadata_fields_and_a_redis_expiry()
 async fn an_entry_with_m_e_in_the_past_is_not_returned_even_before_redis_reclaims_it() {
     let Some(url) = redis_url() else { return };
     let prefix = unique_prefix("past");
-    let store = RedisStore::connect(&url)
-        .await
-        .expect("connect")
-        .with_prefix(&prefix);
+    let store = connect(&url, &prefix).await;
     let key = hyper_session::StoreKey::from_bytes([7; 32]);
     let name = format!("{prefix}{}", key.to_hex());
     let mut conn = raw(&url).await;
@@ -501,10 +503,7 @@ async fn one_round_trip_to_load_one_to_commit_none_without_a_cookie() {
 async fn sessions_with_hundreds_of_keys_are_written_and_changed() {
     let Some(url) = redis_url() else { return };
     let prefix = unique_prefix("many-keys");
-    let store = RedisStore::connect(&url)
-        .await
-        .expect("connect")
-        .with_prefix(&prefix);
+    let store = connect(&url, &prefix).await;
     let key = hyper_session::StoreKey::from_bytes([9; 32]);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -46,6 +46,28 @@ pub async fn n(response: reqwest::Response) -> u64 {
     body["n"].as_u64().expect("n")
 }
 
+/// While the store is down: three rounds of a request with `client`'s
+/// cookie (the load fails) and one without (the create fails), each a 503
+/// within 3 s. Returns the slowest.
+pub async fn assert_503_fast(url: &str, client: &reqwest::Client) -> std::time::Duration {
+    let mut slowest = std::time::Duration::ZERO;
+    for attempt in 0..3 {
+        for c in [client, &super::plain()] {
+            let started = std::time::Instant::now();
+            let response = c.get(url).send().await.expect("a response, not a hang");
+            let took = started.elapsed();
+            assert_eq!(response.status(), 503, "attempt {attempt}");
+            assert_eq!(response.headers()["retry-after"], "1");
+            assert!(
+                took < std::time::Duration::from_secs(3),
+                "a dead store must fail a request fast, took {took:?}"
+            );
+            slowest = slowest.max(took);
+        }
+    }
+    slowest
+}
+
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Runs `test` on a runtime of its own (`threads` workers) while no other
