@@ -92,7 +92,7 @@ pub mod __bench;
 /// The README's Rust blocks, compiled and run as doctests so that the
 /// README cannot drift from the code.
 #[cfg(doctest)]
-// #[doc = include_str!("../../README.md")]
+#[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
 #[doc = include_str!("docs/with_session.md")]
