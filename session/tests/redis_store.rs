@@ -536,3 +536,75 @@ async fn sessions_with_hundreds_of_keys_are_written_and_changed() {
     store.delete(&key).await.expect("delete");
     assert_eq!(cleanup(&url, &prefix).await, 0);
 }
+
+/// A fragment (what a write losing a race with a logout leaves: data and
+/// `m:e`, no `m:c`) is dead to every operation.
+#[tokio::test]
+async fn a_fragment_is_dead_to_load_update_delete_and_move() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix("fragment");
+    let store = connect(&url, &prefix).await;
+    let mut conn = raw(&url).await;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    let later = u64::try_from(now).expect("ms") + 60_000;
+    let fragment = |byte: u8| {
+        let key = hyper_session::StoreKey::from_bytes([byte; 32]);
+        (key, format!("{prefix}{}", key.to_hex()))
+    };
+    async fn plant(conn: &mut ConnectionManager, name: &str, later: u64) {
+        let _: () = redis::cmd("HSET")
+            .arg(name)
+            .arg("m:e")
+            .arg(later)
+            .arg("d:test_counter")
+            .arg("3")
+            .query_async(conn)
+            .await
+            .expect("HSET");
+        let _: () = conn.expire(name, 60).await.expect("EXPIRE");
+    }
+    let update = Update::new(later).set("test_counter", "4");
+
+    let (key, name) = fragment(1);
+    plant(&mut conn, &name, later).await;
+    assert_eq!(
+        store.load(&key).await.expect("load"),
+        None,
+        "load ignores a fragment"
+    );
+    assert!(
+        !store.delete(&key).await.expect("delete"),
+        "deleting a fragment reports that no live session ended"
+    );
+    assert!(
+        !conn.exists::<_, bool>(&name).await.expect("EXISTS"),
+        "and removes it"
+    );
+
+    plant(&mut conn, &name, later).await;
+    assert!(
+        !store.update(&key, &update).await.expect("update"),
+        "an update that lands on a fragment reports not saved"
+    );
+    assert!(
+        !conn.exists::<_, bool>(&name).await.expect("EXISTS"),
+        "and removes what it wrote"
+    );
+
+    plant(&mut conn, &name, later).await;
+    let (to, to_name) = fragment(2);
+    let mover = store
+        .capabilities()
+        .atomic_move()
+        .expect("Redis moves atomically");
+    assert!(
+        !mover.move_to(&key, &to, &update).await.expect("move"),
+        "a fragment is never moved to a live id"
+    );
+    assert_eq!(store.load(&to).await.expect("load"), None);
+    assert!(!conn.exists::<_, bool>(&to_name).await.expect("EXISTS"));
+    assert_eq!(cleanup(&url, &prefix).await, 0, "nothing left behind");
+}
