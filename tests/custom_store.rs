@@ -79,3 +79,20 @@ async fn a_user_store_serves_sessions_with_one_load_and_one_write_per_request() 
     assert_eq!(store.writes.load(Ordering::SeqCst), 3);
     assert_eq!(store.map.lock().expect("lock").len(), 1);
 }
+
+#[tokio::test]
+async fn a_capability_the_store_lacks_is_a_typed_error() {
+    let sessions = Sessions::builder()
+        .secret("custom store test secret, long enough!")
+        .store(CountingStore::default())
+        .build()
+        .expect("valid manager");
+    let err = sessions.sweep().await.expect_err("this store cannot sweep");
+    assert!(
+        matches!(err, StoreError::Unsupported { capability } if capability.contains("sweep")),
+        "{err}"
+    );
+    // The memory store can.
+    let memory = Sessions::in_memory().expect("manager");
+    assert_eq!(memory.sweep().await.expect("the memory store sweeps"), 0);
+}
