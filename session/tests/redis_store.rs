@@ -608,3 +608,43 @@ async fn a_fragment_is_dead_to_load_update_delete_and_move() {
     assert!(!conn.exists::<_, bool>(&to_name).await.expect("EXISTS"));
     assert_eq!(cleanup(&url, &prefix).await, 0, "nothing left behind");
 }
+
+/// The store resends a call once when its connection drops; a move whose
+/// first run did happen (its answer lost) must not then delete the moved
+/// session when the resent `RENAMENX` finds the old name gone.
+#[tokio::test]
+async fn a_move_run_twice_keeps_the_moved_session() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix("move-twice");
+    let store = connect(&url, &prefix).await;
+    let now = u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_millis(),
+    )
+    .expect("ms");
+    let (from, to) = (
+        hyper_session::StoreKey::from_bytes([3; 32]),
+        hyper_session::StoreKey::from_bytes([4; 32]),
+    );
+    let data = [("user".to_owned(), "\"ada\"".to_owned())].into();
+    assert!(store
+        .create(&from, &Record::new(data, now, now, now + 60_000))
+        .await
+        .expect("create"));
+    let update = Update::new(now + 60_000).renewed_at(now);
+    let mover = store.capabilities().atomic_move().expect("a move");
+    assert!(mover.move_to(&from, &to, &update).await.expect("move"));
+    assert!(
+        mover
+            .move_to(&from, &to, &update)
+            .await
+            .expect("move again"),
+        "the second run finds the session already moved"
+    );
+    let moved = store.load(&to).await.expect("load").expect("still there");
+    assert_eq!(moved.data["user"], "\"ada\"");
+    assert!(store.delete(&to).await.expect("delete"));
+    assert_eq!(cleanup(&url, &prefix).await, 0);
+}

@@ -638,19 +638,39 @@ impl RedisStore {
                 write_changes(&mut pipe, new, update);
                 async move {
                     match pipe.query_async::<(i64,)>(&mut conn).await {
-                        Ok((alive,)) => Ok(alive == 1),
-                        // The source was gone: the rest still ran, on the
-                        // new name, and left a fragment there.
-                        Err(e) if e.detail() == Some("no such key") => Ok(false),
+                        Ok((alive,)) => Ok(Some(alive == 1)),
+                        // The source was gone; the rest still ran, on the
+                        // new name. Gone because a logout ended it, or
+                        // because this very pipeline already ran once
+                        // (its answer lost with a dropped connection, then
+                        // retried): only the new name can tell.
+                        Err(e) if e.detail() == Some("no such key") => Ok(None),
                         Err(e) => Err(e),
                     }
                 }
             })
             .await?;
+        let moved = match moved {
+            Some(moved) => moved,
+            None => self.is_alive(new).await?,
+        };
         if !moved {
             self.unlink(new).await?;
         }
         Ok(moved)
+    }
+
+    /// Whether the hash `name` is a live session (has `m:c`). Nobody but
+    /// this process knows a fresh id, so a live hash there is the move's.
+    async fn is_alive(&self, name: &str) -> Result<bool, StoreError> {
+        self.retry("Redis HEXISTS failed", move |mut conn| async move {
+            redis::cmd("HEXISTS")
+                .arg(name)
+                .arg(CREATED)
+                .query_async::<bool>(&mut conn)
+                .await
+        })
+        .await
     }
 
     /// `UNLINK name`, for what a losing write left behind.
