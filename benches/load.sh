@@ -23,7 +23,7 @@
 # bare hyper. With Redis, also Redis commands per request from INFO
 # commandstats (those a Lua script runs count too). Round trips are not
 # visible there (a pipeline is several commands in one): they are asserted
-# by session/tests/conformance_redis.rs through a recording proxy.
+# by session/tests/redis_store.rs through a recording proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -135,7 +135,7 @@ fn status(code: StatusCode) -> Reply {
 }
 
 /// The session manager the environment asks for.
-async fn sessions_from_env() -> Result<Sessions, Box<dyn Error>> {
+pub async fn sessions_from_env() -> Result<Sessions, Box<dyn Error>> {
     let mut builder = Sessions::builder();
     if let Ok(secret) = std::env::var("SESSION_SECRET") {
         builder = builder.secret(secret);

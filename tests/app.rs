@@ -63,3 +63,20 @@ async fn short_lives_one_second() {
 async fn unknown_routes_are_404() {
     app_contract::unknown_routes_are_404(&start().await).await;
 }
+
+/// A start-up error never repeats the store URL's credentials.
+#[tokio::test]
+async fn a_bad_store_url_fails_at_start_up_without_its_password() {
+    for url in [
+        "mongodb://admin:hunter2@127.0.0.1:27017",
+        "redis://admin:hunter2@127.0.0.1:1/0",
+        "admin:hunter2@localhost",
+    ] {
+        std::env::set_var("SESSION_STORE", url);
+        let err = app::sessions_from_env().await.expect_err("no such store");
+        std::env::remove_var("SESSION_STORE");
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains("hunter2"), "{url}: {text}");
+        assert!(!text.is_empty());
+    }
+}

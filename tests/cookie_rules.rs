@@ -6,6 +6,7 @@ mod common;
 #[allow(unused_imports)]
 use common::lifecycle::*;
 use common::{browser, cookie_value, plain, set_cookies};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 #[tokio::test]
@@ -34,14 +35,9 @@ async fn destroy_removes_the_cookie_with_its_own_attributes() {
         .expect("load");
     s.insert("user", "ada").expect("fits");
     let set = m.commit(&config, s).await.expect("commit").expect("cookie");
-    let pair = set
-        .to_str()
-        .expect("ascii")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_owned();
-    let response = with_cookie(&format!("{base}/account/logout"), &pair)
+    let cookie = hyper_session::__bench::cookie_header(&set);
+    let pair = cookie["cookie"].to_str().expect("ascii");
+    let response = with_cookie(&format!("{base}/account/logout"), pair)
         .send()
         .await
         .expect("request");
@@ -113,5 +109,56 @@ async fn an_insert_past_the_size_limit_is_an_error_and_nothing_grows() {
     assert!(
         s.contains("small") && !s.contains("huge"),
         "the store never holds the oversized value"
+    );
+}
+
+#[tokio::test]
+async fn the_session_cookie_comes_after_the_handlers_own() {
+    let store = Arc::new(Switchable::default());
+    let base = start(manager(&store, SECRET, None)).await;
+    let response = plain()
+        .get(format!("{base}/own_cookie"))
+        .send()
+        .await
+        .expect("request");
+    let cookies = set_cookies(&response);
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    assert!(cookies[0].starts_with("theme=dark"), "{cookies:?}");
+    assert!(cookies[1].starts_with("sid="), "{cookies:?}");
+}
+
+#[tokio::test]
+async fn a_handler_that_panics_commits_nothing() {
+    let store = Arc::new(Switchable::default());
+    let base = start(manager(&store, SECRET, None)).await;
+    // A new visitor: nothing is created.
+    assert!(plain().get(format!("{base}/panics")).send().await.is_err());
+    assert_eq!(store.writes.load(Ordering::SeqCst), 0);
+    assert!(store.inner.is_empty());
+    // A stored session: nothing of the half-done request is saved.
+    let client = browser();
+    assert_eq!(get(&client, &format!("{base}/count")).await["n"], 1);
+    let writes = store.writes.load(Ordering::SeqCst);
+    assert!(client.get(format!("{base}/panics")).send().await.is_err());
+    assert_eq!(store.writes.load(Ordering::SeqCst), writes);
+    assert_eq!(get(&client, &format!("{base}/count")).await["n"], 2);
+}
+
+#[tokio::test]
+async fn forged_cookies_cost_no_store_call() {
+    let store = Arc::new(Switchable::default());
+    let base = start(manager(&store, SECRET, None)).await;
+    let forged = format!("sid={}.{}", "A".repeat(43), "B".repeat(43));
+    for cookie in [forged.as_str(), "sid=garbage", "sid=", "sid=a.b; sid=c.d"] {
+        let response = with_cookie(&format!("{base}/me"), cookie)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(body(response).await["user"], serde_json::Value::Null);
+    }
+    assert_eq!(
+        store.loads.load(Ordering::SeqCst),
+        0,
+        "a forged cookie is refused before the store"
     );
 }

@@ -3,18 +3,15 @@
 
 mod common;
 
+use common::counter_server::serve_counter;
+
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-use common::{browser, get_json, spawn};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::{Request, Response};
+use common::{browser, get_json};
 use hyper_session::store::{Record, SessionStore, Update};
-use hyper_session::{with_session, BuildError, Session, Sessions, StoreError, StoreKey};
+use hyper_session::{BuildError, Sessions, StoreError, StoreKey};
 
 /// A map behind one lock that counts its calls.
 #[derive(Default)]
@@ -56,23 +53,6 @@ impl SessionStore for CountingStore {
     }
 }
 
-#[with_session(secure = false, manager = sessions)]
-async fn counter(
-    _req: Request<Incoming>,
-    session: &mut Session,
-    sessions: Sessions,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let n = session
-        .get::<u64>("test_counter")
-        .expect("a number")
-        .unwrap_or(0)
-        + 1;
-    session.insert("test_counter", n).expect("fits");
-    Ok(Response::new(Full::from(format!(
-        "{{\"test_counter\":{n}}}"
-    ))))
-}
-
 #[test]
 fn a_shared_store_without_a_secret_is_refused() {
     let err = Sessions::builder()
@@ -89,21 +69,30 @@ fn a_shared_store_without_a_secret_is_refused() {
 #[tokio::test]
 async fn a_user_store_serves_sessions_with_one_load_and_one_write_per_request() {
     let store = Arc::new(CountingStore::default());
-    let sessions = Sessions::builder()
-        .secret("custom store test secret, long enough!")
-        .store(store.clone())
-        .build()
-        .expect("valid manager");
-    let url = format!(
-        "{}/",
-        spawn(move |req| counter(req, sessions.clone())).await
-    );
+    let url = serve_counter(store.clone()).await;
     let client = browser();
     for n in 1..=3 {
-        assert_eq!(get_json(&client, &url).await["test_counter"], n);
+        assert_eq!(get_json(&client, &url).await["n"], n);
     }
     // The first request had no cookie: no load. Then one load per request.
     assert_eq!(store.loads.load(Ordering::SeqCst), 2);
     assert_eq!(store.writes.load(Ordering::SeqCst), 3);
     assert_eq!(store.map.lock().expect("lock").len(), 1);
+}
+
+#[tokio::test]
+async fn a_capability_the_store_lacks_is_a_typed_error() {
+    let sessions = Sessions::builder()
+        .secret("custom store test secret, long enough!")
+        .store(CountingStore::default())
+        .build()
+        .expect("valid manager");
+    let err = sessions.sweep().await.expect_err("this store cannot sweep");
+    assert!(
+        matches!(err, StoreError::Unsupported { capability } if capability.contains("sweep")),
+        "{err}"
+    );
+    // The memory store can.
+    let memory = Sessions::in_memory().expect("manager");
+    assert_eq!(memory.sweep().await.expect("the memory store sweeps"), 0);
 }

@@ -96,9 +96,32 @@ async fn the_absolute_timeout_ends_even_an_active_session() {
         ended >= Duration::from_millis(1800),
         "ended after {ended:?}, before the 2 s limit"
     );
+    // Not racing the sweeper: whatever it did, after a purge only the
+    // fresh session is left.
+    store.inner.purge_expired();
     assert_eq!(
         store.inner.len(),
-        2,
+        1,
         "the ended session is not served again"
+    );
+}
+
+#[tokio::test]
+async fn a_stricter_absolute_timeout_ends_a_session_created_under_a_longer_one() {
+    let store = Arc::new(Switchable::default());
+    let base = start(manager(&store, SECRET, None)).await;
+    let client = browser();
+    // Created by a handler with the default 7-day limit: its stored expiry
+    // is a day away, so only the reading handler's own limit can end it.
+    assert_eq!(get(&client, &format!("{base}/count")).await["n"], 1);
+    assert_eq!(
+        get(&client, &format!("{base}/absolute_read")).await["new"],
+        false
+    );
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert_eq!(
+        get(&client, &format!("{base}/absolute_read")).await["new"],
+        true,
+        "a handler with absolute_timeout = 2 must not serve a session created 2 s ago"
     );
 }

@@ -9,42 +9,26 @@
 
 mod common;
 
+use common::browser;
+use common::counter_server::{assert_503_fast, n, serve_counter};
 use common::logs::Logs;
 use common::redis_env::{free_port, redis_url, Throwaway};
-use common::{browser, plain, spawn};
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::{Request, Response};
-use hyper_session::{with_session, RedisStore, Session, Sessions, StoreError};
+use hyper_session::{RedisStore, StoreError};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
 /// The ACL user's password; no error or log line may contain it.
 const PASSWORD: &str = "s3cret-pass";
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-/// Runs `test` on a runtime of its own while no other test of this file
-/// runs (the machine's two cores need not host three Redis servers, and
-/// the log test reads events of the whole process), if Redis tests run.
-fn serially(test: impl Future<Output = ()>) {
-    if redis_url().is_none() {
-        return;
+/// Runs `test` serially (see `counter_server::serially`), if Redis tests run.
+fn serially_if_redis(test: impl Future<Output = ()>) {
+    if redis_url().is_some() {
+        common::counter_server::serially(2, test);
     }
-    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-        .block_on(test);
 }
 
 /// A directory of PEM files, removed on drop: a CA, a server certificate
@@ -125,39 +109,9 @@ fn start_tls(tls_port: u16, port: u16, files: &[PathBuf; 3], extra: &[&str]) -> 
     Throwaway::start_tls(tls_port, port, [cert, key, ca].map(PathBuf::as_path), extra)
 }
 
-#[with_session(secure = false, idle_timeout = 60, manager = sessions)]
-async fn count(
-    _req: Request<Incoming>,
-    session: &mut Session,
-    sessions: Sessions,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let n = session.get::<u64>("n").expect("a number").unwrap_or(0) + 1;
-    session.insert("n", n).expect("fits");
-    Ok(Response::new(Full::from(format!("{{\"n\":{n}}}"))))
-}
-
-/// Serves the counter on sessions in `store`; its URL.
-async fn server(store: RedisStore) -> String {
-    let sessions = Sessions::builder()
-        .secret("tls test secret, at least 32 bytes long")
-        .store(store)
-        .build()
-        .expect("valid manager");
-    format!(
-        "{}/count",
-        spawn(move |req| count(req, sessions.clone())).await
-    )
-}
-
-async fn n(response: reqwest::Response) -> u64 {
-    assert_eq!(response.status(), 200);
-    let body: serde_json::Value = response.json().await.expect("json");
-    body["n"].as_u64().expect("n")
-}
-
 /// Two requests of one browser count 1, 2: sessions are written and read.
 async fn round_trip(store: RedisStore) {
-    let url = server(store).await;
+    let url = serve_counter(store).await;
     let client = browser();
     assert_eq!(n(client.get(&url).send().await.expect("request")).await, 1);
     assert_eq!(n(client.get(&url).send().await.expect("request")).await, 2);
@@ -184,7 +138,7 @@ async fn refused(connect: impl Future<Output = Result<RedisStore, StoreError>>) 
 
 #[test]
 fn rediss_with_a_private_ca_serves_sessions() {
-    serially(async {
+    serially_if_redis(async {
         let pki = Pki::new();
         let port = free_port();
         let _redis = start_tls(port, 0, &pki.server_files("server"), &[]);
@@ -216,7 +170,7 @@ fn rediss_with_a_private_ca_serves_sessions() {
 
 #[test]
 fn a_server_certificate_that_does_not_match_fails_at_start_up() {
-    serially(async {
+    serially_if_redis(async {
         let pki = Pki::new();
         let port = free_port();
         let _redis = start_tls(port, 0, &pki.server_files("server"), &[]);
@@ -290,7 +244,7 @@ fn a_server_certificate_that_does_not_match_fails_at_start_up() {
 
 #[test]
 fn acl_users_work_and_a_refused_login_names_the_problem_never_the_password() {
-    serially(async {
+    serially_if_redis(async {
         let logs = Logs::capture().0;
         let pki = Pki::new();
         let (tls_port, port) = (free_port(), free_port());
@@ -378,7 +332,7 @@ fn acl_users_work_and_a_refused_login_names_the_problem_never_the_password() {
 
 #[test]
 fn while_a_tls_redis_is_down_requests_get_503_and_work_again_once_it_is_back() {
-    serially(async {
+    serially_if_redis(async {
         let pki = Pki::new();
         let port = free_port();
         let files = pki.server_files("server");
@@ -391,25 +345,13 @@ fn while_a_tls_redis_is_down_requests_get_503_and_work_again_once_it_is_back() {
             .connect()
             .await
             .expect("connect");
-        let url = server(store).await;
+        let url = serve_counter(store).await;
         let client = browser();
         assert_eq!(n(client.get(&url).send().await.expect("request")).await, 1);
         assert_eq!(n(client.get(&url).send().await.expect("request")).await, 2);
 
         redis.kill();
-        for attempt in 0..3 {
-            // With a cookie (the load fails) and without one (the create fails).
-            for c in [&client, &plain()] {
-                let started = Instant::now();
-                let response = c.get(&url).send().await.expect("a response, not a hang");
-                let took = started.elapsed();
-                assert_eq!(response.status(), 503, "attempt {attempt}");
-                assert!(
-                    took < Duration::from_secs(3),
-                    "a dead Redis must fail a request fast, took {took:?}"
-                );
-            }
-        }
+        assert_503_fast(&url, &client).await;
 
         // Back on the same port, empty: the hyper server was not restarted,
         // and the store reconnects over TLS and logs in again by itself.

@@ -99,3 +99,42 @@ async fn logs_name_sessions_by_fingerprint_only() {
     // The fingerprint is there to follow a session through the log.
     assert!(all.contains("session="), "{all}");
 }
+
+#[tokio::test]
+async fn a_store_that_never_answers_gets_the_error_response_at_store_timeout() {
+    let (logs, _guard) = Logs::capture();
+    let store = Arc::new(Switchable::default());
+    let m = hyper_session::Sessions::builder()
+        .secret(SECRET)
+        .store(store.clone())
+        .store_timeout(std::time::Duration::from_millis(200))
+        .build()
+        .expect("manager");
+    let base = start(m).await;
+    let client = browser();
+    assert_eq!(get(&client, &format!("{base}/count")).await["n"], 1);
+
+    store.hang.store(true, Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    let hung = client
+        .get(format!("{base}/count"))
+        .timeout(std::time::Duration::from_secs(3))
+        .send()
+        .await
+        .expect("a response, not a hang");
+    let took = started.elapsed();
+    assert_eq!(hung.status(), 503);
+    assert!(
+        took >= std::time::Duration::from_millis(190)
+            && took < std::time::Duration::from_millis(900),
+        "the manager's store_timeout (200 ms) must bound a call the store never answers: {took:?}"
+    );
+    assert!(
+        logs.any(Level::ERROR, "did not answer within 200ms"),
+        "{}",
+        logs.all_text()
+    );
+
+    store.hang.store(false, Ordering::SeqCst);
+    assert_eq!(get(&client, &format!("{base}/count")).await["n"], 2);
+}

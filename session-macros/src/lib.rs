@@ -1,5 +1,7 @@
 //! The `#[with_session]` attribute of [hyper-session]. Depend on
-//! `hyper-session`, which re-exports it and documents every option.
+//! `hyper-session`, which re-exports it; its page for the attribute
+//! (`hyper_session::with_session`) lists every option, its type, default
+//! and plain-Rust twin, with runnable examples.
 //!
 //! Stages, each in its own module: `args` parses the options, `handler`
 //! finds the session and request parameters, `valid` checks the options
@@ -14,7 +16,9 @@ mod valid;
 
 use proc_macro::TokenStream;
 
-/// See `hyper_session::with_session`.
+/// Turns an async handler that takes `&mut Session` into a plain hyper
+/// handler. Use it through `hyper_session::with_session`, whose page lists
+/// every option with examples.
 #[proc_macro_attribute]
 pub fn with_session(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::with_session(args.into(), item.into()).into()

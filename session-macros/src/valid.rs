@@ -67,7 +67,9 @@ fn check_combinations(args: &Args, errors: &mut Errors) {
     }
     if let Some(cookie) = &args.cookie {
         let name = cookie.value();
-        if name.starts_with("__Host-") {
+        // Browsers match the prefixes in any letter case (RFC 6265bis).
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with("__host-") {
             let path_is_root = args.path.as_ref().map_or(true, |p| p.value() == "/");
             if !secure || !path_is_root || args.domain.is_some() {
                 errors.at(
@@ -75,7 +77,7 @@ fn check_combinations(args: &Args, errors: &mut Errors) {
                     "a `__Host-` cookie needs `secure`, `path = \"/\"` and no `domain`",
                 );
             }
-        } else if name.starts_with("__Secure-") && !secure {
+        } else if lower.starts_with("__secure-") && !secure {
             errors.at(cookie.span(), "a `__Secure-` cookie needs `secure`");
         }
     }

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use http::header::{HeaderMap, HeaderValue, COOKIE};
+use http::header::HeaderMap;
 use hyper_session::{MemoryStore, SessionConfig, Sessions};
 
 /// Longer than the fill takes, so nothing expires before the steady phase.
@@ -40,16 +40,7 @@ async fn create(sessions: &Sessions, config: &SessionConfig, n: u64) -> HeaderMa
         .await
         .expect("commit")
         .expect("cookie");
-    let pair = set
-        .to_str()
-        .expect("ascii")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_owned();
-    let mut headers = HeaderMap::new();
-    headers.insert(COOKIE, HeaderValue::from_str(&pair).expect("header"));
-    headers
+    hyper_session::__bench::cookie_header(&set)
 }
 
 /// Returning visitors reading their counter until `until` says stop.

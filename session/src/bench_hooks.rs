@@ -1,5 +1,5 @@
-//! Hooks for the benchmarks in `session/benches`, which measure the parts
-//! of the request path one at a time. Not public API.
+//! Hooks for this crate's benchmarks (which measure the parts of the
+//! request path one at a time) and tests. Not public API.
 
 use http::HeaderMap;
 
@@ -33,4 +33,17 @@ pub fn verify(sessions: &Sessions, config: &SessionConfig, headers: &HeaderMap) 
     .valid()
     .next()
     .is_some()
+}
+
+/// The `Cookie` header a browser sends back after receiving `set_cookie`:
+/// its `name=value` pair. One definition for the suite, the benches and
+/// the tests.
+pub fn cookie_header(set_cookie: &http::HeaderValue) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(pair) = set_cookie.to_str().ok().and_then(|t| t.split(';').next()) {
+        if let Ok(value) = http::HeaderValue::from_str(pair) {
+            headers.insert(http::header::COOKIE, value);
+        }
+    }
+    headers
 }

@@ -251,12 +251,12 @@ impl SessionConfig {
         if matches!(self.same_site, SameSite::None) && !self.secure {
             return Err(InvalidConfig::SameSiteNoneNeedsSecure);
         }
-        if starts_with(name, b"__Host-")
+        if starts_with_ignore_case(name, b"__host-")
             && (!self.secure || self.domain.is_some() || !eq(self.path.as_bytes(), b"/"))
         {
             return Err(InvalidConfig::HostPrefix);
         }
-        if starts_with(name, b"__Secure-") && !self.secure {
+        if starts_with_ignore_case(name, b"__secure-") && !self.secure {
             return Err(InvalidConfig::SecurePrefix);
         }
         if !is_cookie_attribute(self.path.as_bytes()) || !starts_with(self.path.as_bytes(), b"/") {
@@ -422,6 +422,22 @@ const fn is_cookie_attribute(bytes: &[u8]) -> bool {
     true
 }
 
+/// Whether `bytes` starts with the lower-case ASCII `prefix`, in any case:
+/// browsers treat `__HOST-` like `__Host-`.
+const fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
+    if bytes.len() < prefix.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < prefix.len() {
+        if bytes[i].to_ascii_lowercase() != prefix[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 const fn starts_with(bytes: &[u8], prefix: &[u8]) -> bool {
     if bytes.len() < prefix.len() {
         return false;
@@ -468,6 +484,10 @@ mod tests {
             ),
             (
                 d.with_cookie_name("__Host-x").with_path("/a"),
+                InvalidConfig::HostPrefix,
+            ),
+            (
+                d.with_cookie_name("__HOST-x").with_secure(false),
                 InvalidConfig::HostPrefix,
             ),
             (

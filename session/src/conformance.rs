@@ -17,6 +17,8 @@
 //! other data.
 
 use std::collections::HashMap;
+
+use crate::__bench::cookie_header;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -318,15 +320,6 @@ async fn sweep<S: SessionStore>(store: &S) {
 }
 
 const CONFIG: SessionConfig = SessionConfig::DEFAULT;
-
-/// The `Cookie` header a browser would send back after `set_cookie`.
-fn cookie_header(set_cookie: &HeaderValue) -> HeaderMap {
-    let text = set_cookie.to_str().expect("ascii Set-Cookie");
-    let pair = text.split(';').next().expect("name=value");
-    let mut headers = HeaderMap::new();
-    headers.insert(COOKIE, HeaderValue::from_str(pair).expect("cookie pair"));
-    headers
-}
 
 async fn commit(sessions: &Sessions, session: crate::Session) -> Option<HeaderValue> {
     sessions.commit(&CONFIG, session).await.expect("commit")

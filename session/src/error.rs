@@ -81,6 +81,15 @@ pub enum StoreError {
         /// The capability, e.g. `"sweeping expired sessions"`.
         capability: &'static str,
     },
+    /// The store refused a session larger than its per-session limit or its
+    /// whole byte budget; what was stored before is unchanged.
+    #[error("session would be {size} bytes, above the store's limit of {limit} bytes; store less in the session, or raise the store's limit")]
+    TooLarge {
+        /// Size the session would have reached, in bytes of keys and values.
+        size: usize,
+        /// The store's limit.
+        limit: usize,
+    },
 }
 
 impl StoreError {

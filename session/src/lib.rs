@@ -57,9 +57,11 @@
 //!
 //! # Stores
 //!
-//! [`MemoryStore`] is the default; `RedisStore` (feature `redis`) serves
-//! several processes, also a managed Redis over TLS with an ACL user.
-//! Implement [`SessionStore`](store::SessionStore) for your own.
+//! [`MemoryStore`] is the default: bounded in sessions, bytes and bytes per
+//! session, and its eviction keeps the visitors who come back through a
+//! flood of new ones. `RedisStore` (feature `redis`) serves several
+//! processes, also a managed Redis over TLS with an ACL user. Implement
+//! [`store::SessionStore`] for your own.
 //!
 //! # Performance
 //!
@@ -78,7 +80,9 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 mod config;
-#[cfg(feature = "conformance")]
+// Built for the crate's own unit tests too, so that `cargo test` checks the
+// memory store against the suite whatever features are on.
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod cookie;
 mod error;
@@ -100,8 +104,13 @@ pub mod __private;
 #[path = "bench_hooks.rs"]
 pub mod __bench;
 
-/// Turns an async handler that takes `&mut Session` into a plain hyper
-/// handler; see the crate's README for every option.
+/// The README's Rust blocks, compiled and run as doctests so that the
+/// README cannot drift from the code.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
+#[doc = include_str!("docs/with_session.md")]
 #[doc(inline)]
 pub use hyper_session_macros::with_session;
 

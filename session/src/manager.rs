@@ -224,6 +224,7 @@ impl Sessions {
             ));
         };
         tracing::debug!(session = %key.fingerprint(), "session loaded");
+
         let loaded = Loaded {
             id,
             key,
@@ -232,12 +233,13 @@ impl Sessions {
             expires_at: record.expires_at,
             rotated: verified == Verified::Rotated,
         };
-        Ok(Session::loaded(
-            loaded,
-            record,
-            inner.max_session_bytes,
-            others,
-        ))
+        let session = Session::loaded(loaded, record, inner.max_session_bytes, others);
+        if let Some(size) = session.over_limit() {
+            // Concurrent requests each under the limit can grow a session
+            // on a store that does not check at the merge (Redis).
+            tracing::warn!(session = ?session.fingerprint(), size, limit = inner.max_session_bytes, "stored session is over max_session_bytes; it may shrink but not grow");
+        }
+        Ok(session)
     }
 
     /// Saves what the handler changed (step 5 of the request path) and

@@ -83,6 +83,15 @@ pub const DEFAULT_MAX_SESSION_BYTES: usize = 64 * 1024;
 impl Session {
     /// A session bound to no store: what a skipped request's handler gets,
     /// and handy in unit tests of code that takes `&mut Session`.
+    ///
+    /// ```
+    /// use hyper_session::Session;
+    ///
+    /// let mut session = Session::detached();
+    /// session.insert("cart", ["tea"])?; // works, but is never saved
+    /// assert!(session.is_new());
+    /// # Ok::<(), hyper_session::SessionError>(())
+    /// ```
     pub fn detached() -> Self {
         Self::with_origin(Origin::Detached, HashMap::new(), DEFAULT_MAX_SESSION_BYTES)
     }
@@ -123,6 +132,17 @@ impl Session {
     ///
     /// [`SessionError::WrongType`] when the stored value is not a `T`:
     /// a type mismatch is reported, never turned into `None`.
+    ///
+    /// ```
+    /// use hyper_session::Session;
+    ///
+    /// let mut session = Session::detached();
+    /// session.insert("visits", 3u32)?;
+    /// assert_eq!(session.get::<u32>("visits")?, Some(3));
+    /// assert_eq!(session.get::<u32>("absent")?, None);
+    /// assert!(session.get::<String>("visits").is_err()); // not a String
+    /// # Ok::<(), hyper_session::SessionError>(())
+    /// ```
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         self.data
             .get(key)
@@ -145,6 +165,16 @@ impl Session {
     /// [`SessionError::Serialize`] if `value` cannot be serialized;
     /// [`SessionError::TooLarge`] if the session would outgrow the manager's
     /// `max_session_bytes` (the session is left unchanged).
+    ///
+    /// ```
+    /// use hyper_session::Session;
+    ///
+    /// let mut session = Session::detached();
+    /// session.insert("user", "ada")?;
+    /// session.insert("roles", vec!["admin"])?;
+    /// assert_eq!(session.len(), 2);
+    /// # Ok::<(), hyper_session::SessionError>(())
+    /// ```
     pub fn insert<T: Serialize>(&mut self, key: &str, value: T) -> Result<(), SessionError> {
         let raw = serde_json::to_string(&value).map_err(|source| SessionError::Serialize {
             key: key.to_owned(),
@@ -156,7 +186,9 @@ impl Session {
         }
         let old_len = old.map_or(0, |v| key.len() + v.len());
         let size = self.size - old_len + key.len() + raw.len();
-        if size > self.max_bytes {
+        // A session already over the limit (grown by concurrent requests on
+        // a store that cannot check at the merge) may still shrink.
+        if size > self.max_bytes && size > self.size {
             return Err(SessionError::TooLarge {
                 size,
                 limit: self.max_bytes,
@@ -174,6 +206,16 @@ impl Session {
     }
 
     /// Removes `key`; returns whether it was there.
+    ///
+    /// ```
+    /// use hyper_session::Session;
+    ///
+    /// let mut session = Session::detached();
+    /// session.insert("flash", "saved")?;
+    /// assert!(session.remove("flash"));
+    /// assert!(!session.remove("flash"));
+    /// # Ok::<(), hyper_session::SessionError>(())
+    /// ```
     pub fn remove(&mut self, key: &str) -> bool {
         match self.data.remove_entry(key) {
             Some((k, v)) => {
@@ -186,27 +228,79 @@ impl Session {
     }
 
     /// Whether `key` holds a value.
+    ///
+    /// ```
+    /// use hyper_session::Session;
+    ///
+    /// let mut session = Session::detached();
+    /// session.insert("user", "ada")?;
+    /// assert!(session.contains("user"));
+    /// assert!(!session.contains("cart"));
+    /// # Ok::<(), hyper_session::SessionError>(())
+    /// ```
     pub fn contains(&self, key: &str) -> bool {
         self.data.contains_key(key)
     }
 
     /// The keys, in no particular order.
+    ///
+    /// ```
+    /// use hyper_session::Session;
+    ///
+    /// let mut session = Session::detached();
+    /// session.insert("a", 1)?;
+    /// session.insert("b", 2)?;
+    /// let mut keys: Vec<&str> = session.keys().collect();
+    /// keys.sort_unstable();
+    /// assert_eq!(keys, ["a", "b"]);
+    /// # Ok::<(), hyper_session::SessionError>(())
+    /// ```
     pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
         self.data.keys().map(String::as_str)
     }
 
     /// Number of keys.
+    ///
+    /// ```
+    /// use hyper_session::Session;
+    ///
+    /// let mut session = Session::detached();
+    /// assert_eq!(session.len(), 0);
+    /// session.insert("a", 1)?;
+    /// assert_eq!(session.len(), 1);
+    /// # Ok::<(), hyper_session::SessionError>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.data.len()
     }
 
     /// Whether the session holds no data.
+    ///
+    /// ```
+    /// use hyper_session::Session;
+    ///
+    /// let mut session = Session::detached();
+    /// assert!(session.is_empty());
+    /// session.insert("a", 1)?;
+    /// assert!(!session.is_empty());
+    /// # Ok::<(), hyper_session::SessionError>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
 
     /// Removes every key this request can see. Keys another request adds
     /// concurrently survive: a clear is a removal of each known key.
+    ///
+    /// ```
+    /// use hyper_session::Session;
+    ///
+    /// let mut session = Session::detached();
+    /// session.insert("a", 1)?;
+    /// session.clear();
+    /// assert!(session.is_empty());
+    /// # Ok::<(), hyper_session::SessionError>(())
+    /// ```
     pub fn clear(&mut self) {
         let keys: Vec<String> = self.data.drain().map(|(k, _)| k).collect();
         for k in &keys {
@@ -217,6 +311,21 @@ impl Session {
 
     /// Moves the data to a new id when the handler succeeds; the old id
     /// stops working at once. Call it at login, to defeat session fixation.
+    ///
+    /// The data is kept, so what a visitor put in the session before
+    /// signing in (a cart, say) stays; to start clean, call
+    /// [`clear`](Self::clear) first.
+    ///
+    /// ```
+    /// use hyper_session::Session;
+    ///
+    /// // At login: start clean (no pre-login data kept), then a new id.
+    /// let mut session = Session::detached();
+    /// session.clear();
+    /// session.cycle_id();
+    /// session.insert("user", "ada")?;
+    /// # Ok::<(), hyper_session::SessionError>(())
+    /// ```
     pub fn cycle_id(&mut self) {
         if self.action != Action::Destroy {
             self.action = Action::Cycle;
@@ -229,6 +338,17 @@ impl Session {
     /// Anything inserted after `destroy` in the same request is dropped with
     /// the session: to greet a logged-out user with a message, put it in
     /// the response, not in the session.
+    ///
+    /// ```
+    /// use hyper_session::Session;
+    ///
+    /// // At logout:
+    /// let mut session = Session::detached();
+    /// session.insert("user", "ada")?;
+    /// session.destroy();
+    /// assert!(session.is_empty());
+    /// # Ok::<(), hyper_session::SessionError>(())
+    /// ```
     pub fn destroy(&mut self) {
         self.data.clear();
         self.changed.clear();
@@ -237,12 +357,27 @@ impl Session {
     }
 
     /// Whether this request started without a stored session.
+    ///
+    /// ```
+    /// use hyper_session::Session;
+    ///
+    /// assert!(Session::detached().is_new());
+    /// # Ok::<(), hyper_session::SessionError>(())
+    /// ```
     pub fn is_new(&self) -> bool {
         !matches!(self.origin, Origin::Loaded(_))
     }
 
     /// A short, non-secret name of the stored session for logs: eight hex
     /// digits of the hash the store keys it by. `None` before it is stored.
+    ///
+    /// ```
+    /// use hyper_session::Session;
+    ///
+    /// // Only a stored session has one; log it instead of the id.
+    /// assert!(Session::detached().fingerprint().is_none());
+    /// # Ok::<(), hyper_session::SessionError>(())
+    /// ```
     pub fn fingerprint(&self) -> Option<Fingerprint> {
         match &self.origin {
             Origin::Loaded(l) => Some(l.key.fingerprint()),
@@ -252,6 +387,13 @@ impl Session {
 
     /// When the stored session ends if left idle, as the server enforces it.
     /// `None` before it is stored.
+    ///
+    /// ```
+    /// use hyper_session::Session;
+    ///
+    /// assert!(Session::detached().expires_at().is_none());
+    /// # Ok::<(), hyper_session::SessionError>(())
+    /// ```
     pub fn expires_at(&self) -> Option<SystemTime> {
         match &self.origin {
             Origin::Loaded(l) => Some(UNIX_EPOCH + Duration::from_millis(l.expires_at)),
@@ -263,6 +405,11 @@ impl Session {
         if !self.changed.iter().any(|k| k == key) {
             self.changed.push(key.to_owned());
         }
+    }
+
+    /// The session's size, if it was loaded over the limit.
+    pub(crate) fn over_limit(&self) -> Option<usize> {
+        (self.size > self.max_bytes).then_some(self.size)
     }
 
     /// What the commit must do, in one summary: the only thing the manager
@@ -408,6 +555,15 @@ mod tests {
         assert!(!s.contains("big"));
         // Replacing a value frees its old size first.
         s.insert("k", "another").expect("fits");
+    }
+
+    #[test]
+    fn a_session_over_the_limit_may_shrink_but_not_grow() {
+        let data = HashMap::from([("big".to_owned(), "x".repeat(40))]);
+        let mut s = Session::with_origin(Origin::New { stale: false }, data, 20);
+        assert!(s.insert("more", 1).is_err(), "growing past the limit");
+        s.insert("big", "small").expect("shrinking is allowed");
+        assert!(s.size <= 20);
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub const OLD_SECRET: &str = "the previous secret, also long enough!!";
 pub struct Switchable {
     pub inner: MemoryStore,
     pub down: AtomicBool,
+    /// Loads never answer while set.
+    pub hang: AtomicBool,
+    pub loads: AtomicUsize,
     pub writes: AtomicUsize,
 }
 
@@ -40,6 +43,10 @@ impl Switchable {
 impl SessionStore for Switchable {
     async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
         self.check()?;
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        if self.hang.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         self.inner.load(key).await
     }
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<bool, StoreError> {
@@ -157,6 +164,54 @@ pub async fn login(
     Ok(json_response(json!({ "user": "ada" })))
 }
 
+#[with_session(secure = false, manager = m)]
+pub async fn logout(
+    _r: Request<Incoming>,
+    session: &mut Session,
+    m: Sessions,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    session.destroy();
+    Ok(json_response(json!({ "user": null })))
+}
+
+#[with_session(secure = false, manager = m)]
+pub async fn me(
+    _r: Request<Incoming>,
+    session: &mut Session,
+    m: Sessions,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let user = session.get::<String>("user").expect("a string");
+    Ok(json_response(json!({ "user": user })))
+}
+
+/// Sets a cookie of its own, and writes the session.
+#[with_session(secure = false, manager = m)]
+pub async fn own_cookie(
+    _r: Request<Incoming>,
+    session: &mut Session,
+    m: Sessions,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    session.insert("n", 1).expect("fits");
+    let mut response = json_response(json!({}));
+    response.headers_mut().append(
+        hyper::header::SET_COOKIE,
+        hyper::header::HeaderValue::from_static("theme=dark; Path=/"),
+    );
+    Ok(response)
+}
+
+/// Writes the session, then panics.
+#[with_session(secure = false, manager = m)]
+pub async fn panics(
+    _r: Request<Incoming>,
+    session: &mut Session,
+    m: Sessions,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    session.insert("n", 1000).expect("fits");
+    session.insert("poison", true).expect("fits");
+    panic!("the handler failed half-way");
+}
+
 #[with_session(cookie = "scoped", path = "/account", domain = "localhost", same_site = "strict", secure, manager = m)]
 pub async fn scoped_logout(
     _r: Request<Incoming>,
@@ -224,6 +279,10 @@ pub async fn start(m: Sessions) -> String {
                 "/skippable" => skippable(req, m).await,
                 "/big" => big(req, m).await,
                 "/hooked" => hooked(req, m).await,
+                "/logout" => logout(req, m).await,
+                "/me" => me(req, m).await,
+                "/own_cookie" => own_cookie(req, m).await,
+                "/panics" => panics(req, m).await,
                 _ => Ok(Response::new(Full::default())),
             }
         }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod app_contract;
+pub mod counter_server;
 #[cfg(feature = "tower")]
 pub mod layered;
 pub mod lifecycle;
@@ -83,20 +84,6 @@ pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {
 /// The value of cookie `name` set by a response, if any.
 pub fn cookie_value(response: &reqwest::Response, name: &str) -> Option<String> {
     cookie_in(&set_cookies(response), name)
-}
-
-/// The `Cookie` header a browser sends back for the cookies a response set
-/// (removals excluded).
-pub fn cookie_header(set_cookies: &[String]) -> String {
-    set_cookies
-        .iter()
-        .filter_map(|c| c.split(';').next())
-        .filter(|pair| {
-            pair.split_once('=')
-                .is_some_and(|(_, v)| !v.trim().is_empty())
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 /// The value of cookie `name` among `Set-Cookie` header values, if any.

@@ -1,30 +1,68 @@
 //! The in-memory store: the zero-configuration default.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::hash_map::{Entry as Slot, HashMap, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
+
+use rand::rngs::OsRng;
+use rand::TryRngCore as _;
 
 use crate::error::StoreError;
 use crate::expiry::now_ms;
 use crate::id::StoreKey;
+use crate::session::DEFAULT_MAX_SESSION_BYTES;
 use crate::store::{AtomicMove, BoxFuture, Capabilities, Record, SessionStore, Sweep, Update};
 
 const DEFAULT_CAPACITY: usize = 1_000_000;
+const DEFAULT_MAX_BYTES: usize = 256 * 1024 * 1024;
 const SHARDS: usize = 64;
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
-/// Entries looked at to choose one to evict when a shard is full.
+/// Entries of one shard looked at to choose one to evict.
 const EVICTION_SAMPLE: usize = 8;
+/// Entries looked at, at most, before a session that came back is evicted
+/// (the samples of 4 shards, or of more when shards are nearly empty).
+const SECOND_CHANCE_SAMPLE: usize = 4 * EVICTION_SAMPLE;
+/// What an entry costs in the byte budget besides its data: its store key.
+const KEY_BYTES: usize = 32;
 
 /// Sessions in this process's memory: fast, bounded, and gone at exit.
 ///
 /// - **Sharded**: 64 independently locked maps, so requests rarely wait on
 ///   each other; no lock is held across an `.await`.
-/// - **Bounded**: at most `capacity` sessions, so a flood of visitors cannot
-///   exhaust memory. A full shard evicts, among a sample of 8 of its
-///   entries, the one closest to expiry (an approximation of "evict the
-///   idlest", as Redis's `volatile-ttl` does): bounded work on the request
-///   that needs the room, never a scan of the shard.
+/// - **Bounded**, three ways, each limit exactly as given:
+///   - at most `capacity` sessions in all ([`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY), a million,
+///     unless [`with_capacity`](Self::with_capacity)): one store-wide count,
+///     claimed before an entry goes in, so `with_capacity(10)` holds 10
+///     sessions, not one per shard;
+///   - at most `max_bytes` of session data ([`DEFAULT_MAX_BYTES`](Self::DEFAULT_MAX_BYTES), 256 MiB,
+///     unless [`with_max_bytes`](Self::with_max_bytes)): each session counts
+///     its keys and JSON values plus its 32-byte store key. The fixed
+///     bookkeeping of an entry (about 300 bytes of process memory for a
+///     small session) is bounded by the capacity;
+///   - at most `max_session_bytes` of keys and values per session
+///     ([`Sessions::DEFAULT_MAX_SESSION_BYTES`](crate::Sessions::DEFAULT_MAX_SESSION_BYTES), 64 KiB, the manager's default,
+///     unless [`with_max_session_bytes`](Self::with_max_session_bytes)),
+///     checked where concurrent commits merge: requests that each stay
+///     under the manager's limit cannot together grow one session past it.
+///     A `create` or `update` over it, or a session larger than the whole
+///     byte budget, fails with [`StoreError::TooLarge`] and changes nothing.
+///     (A store so small that concurrent requests hold all of its room
+///     answers [`StoreError::Backend`] rather than exceed a limit.)
+/// - **Flood-resistant eviction**: when a limit is reached, the request
+///   that needs the room evicts. It looks at a random sample of 8 entries of
+///   a shard and evicts an expired one first, then one that never came back
+///   (created, never loaded or updated since: what a flood of cookie-less
+///   requests leaves), the one closest to expiry. A session that came back
+///   at least once is evicted only when about 32 entries sampled across
+///   shards hold nothing else, and then the one closest to expiry: a flood
+///   of one-request visitors cannot push out the users who return. Bounded
+///   work, never a scan: an eviction looks at 40 entries at most, and a
+///   request evicts only as many entries as the room it needs. (Visitors
+///   that all come back, such as a client replaying every cookie it is
+///   given, compete with real users as equals: rate-limit anonymous
+///   session creation at the edge.)
 /// - **Reclaimed**: a background thread drops expired entries once a second,
 ///   one shard at a time, so requests never stall behind a full sweep. The
 ///   thread ends when the store is dropped. Expired entries are also never
@@ -38,8 +76,12 @@ const EVICTION_SAMPLE: usize = 8;
 /// ```
 /// use hyper_session::{MemoryStore, Sessions};
 ///
+/// let store = MemoryStore::with_capacity(10_000)
+///     .with_max_bytes(64 * 1024 * 1024)
+///     .with_max_session_bytes(16 * 1024);
 /// let sessions = Sessions::builder()
-///     .store(MemoryStore::with_capacity(10_000))
+///     .store(store)
+///     .max_session_bytes(16 * 1024)
 ///     .build()
 ///     .unwrap(); // no secret needed: a memory store gets a random key
 /// # let _ = sessions;
@@ -51,10 +93,32 @@ pub struct MemoryStore {
 
 struct Shards {
     shards: Box<[Mutex<Shard>]>,
-    per_shard: usize,
+    /// Entries held plus entries being inserted: never above `capacity`.
+    entries: AtomicUsize,
+    /// Bytes charged (see [`Entry::charge`]) plus bytes being inserted:
+    /// never above `max_bytes`.
+    bytes: AtomicUsize,
+    // Limits are atomics only so that the `with_*` methods can set them
+    // after the sweeper thread holds its `Weak`; they are read, not
+    // contended.
+    capacity: AtomicUsize,
+    max_bytes: AtomicUsize,
+    max_session_bytes: AtomicUsize,
 }
 
-type Shard = HashMap<StoreKey, Entry, BuildHasherDefault<KeyHasher>>;
+/// One shard: entries in a dense vector, so that a random index is a
+/// random entry (a `HashMap` cannot be sampled), and a map from key to index.
+struct Shard {
+    index: HashMap<StoreKey, u32, BuildHasherDefault<KeyHasher>>,
+    slots: Vec<Held>,
+    /// xorshift64* state for the eviction sample; never 0.
+    rng: u64,
+}
+
+struct Held {
+    key: StoreKey,
+    entry: Entry,
+}
 
 /// A compact record: sessions hold few keys, so a boxed slice beats a map.
 struct Entry {
@@ -62,6 +126,18 @@ struct Entry {
     created_at: u64,
     renewed_at: u64,
     expires_at: u64,
+    /// Loaded or updated since it was created: its visitor came back.
+    returned: bool,
+}
+
+/// Eviction order: lowest first.
+type Rank = (Class, u64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Class {
+    Expired,
+    NeverReturned,
+    Returned,
 }
 
 impl Default for MemoryStore {
@@ -73,24 +149,84 @@ impl Default for MemoryStore {
 impl MemoryStore {
     /// How many sessions [`MemoryStore::new`] holds before it evicts.
     pub const DEFAULT_CAPACITY: usize = DEFAULT_CAPACITY;
+    /// The byte budget unless [`with_max_bytes`](Self::with_max_bytes) says
+    /// otherwise: 256 MiB of session data.
+    pub const DEFAULT_MAX_BYTES: usize = DEFAULT_MAX_BYTES;
 
-    /// A store for up to [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY) sessions.
+    /// A store for up to [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY)
+    /// sessions and [`DEFAULT_MAX_BYTES`](Self::DEFAULT_MAX_BYTES) of session data.
     pub fn new() -> Self {
         Self::with_capacity(DEFAULT_CAPACITY)
     }
 
-    /// A store for up to `capacity` sessions (at least 64, one per shard).
+    /// A store for up to `capacity` sessions in all (at least 1, at most
+    /// `u32::MAX`), and [`DEFAULT_MAX_BYTES`](Self::DEFAULT_MAX_BYTES) of session data.
     pub fn with_capacity(capacity: usize) -> Self {
-        let per_shard = capacity.div_ceil(SHARDS).max(1);
-        let shards = (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect();
-        let shared = Arc::new(Shards { shards, per_shard });
+        let capacity = capacity.clamp(1, u32::MAX as usize);
+        let seed = random_seed();
+        let shards = (0..SHARDS)
+            .map(|i| {
+                Mutex::new(Shard {
+                    index: HashMap::default(),
+                    slots: Vec::new(),
+                    rng: splitmix64(seed ^ i as u64) | 1,
+                })
+            })
+            .collect();
+        let shared = Arc::new(Shards {
+            shards,
+            entries: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            capacity: AtomicUsize::new(capacity),
+            max_bytes: AtomicUsize::new(DEFAULT_MAX_BYTES),
+            max_session_bytes: AtomicUsize::new(DEFAULT_MAX_SESSION_BYTES),
+        });
         spawn_sweeper(Arc::downgrade(&shared));
         Self { shared }
     }
 
+    /// Sets the byte budget: keys and JSON values of every session, plus
+    /// 32 bytes of store key each. Over it, the store evicts as when full.
+    ///
+    /// Meant for construction: every clone shares the store and the limit.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use hyper_session::MemoryStore;
+    ///
+    /// let store = MemoryStore::new().with_max_bytes(32 * 1024 * 1024);
+    /// # let _ = store;
+    /// ```
+    pub fn with_max_bytes(self, bytes: usize) -> Self {
+        self.shared.max_bytes.store(bytes, Relaxed);
+        self
+    }
+
+    /// Sets the largest session the store keeps, in bytes of keys and JSON
+    /// values ([`Sessions::DEFAULT_MAX_SESSION_BYTES`](crate::Sessions::DEFAULT_MAX_SESSION_BYTES) by default). Keep it at least
+    /// the manager's `max_session_bytes`, which stops a single request
+    /// earlier and with a clearer error; this limit stops concurrent
+    /// commits whose merge would exceed it.
+    ///
+    /// Meant for construction: every clone shares the store and the limit.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use hyper_session::MemoryStore;
+    ///
+    /// let store = MemoryStore::new().with_max_session_bytes(16 * 1024);
+    /// # let _ = store;
+    /// ```
+    pub fn with_max_session_bytes(self, bytes: usize) -> Self {
+        self.shared.max_session_bytes.store(bytes, Relaxed);
+        self
+    }
+
     /// Number of entries held, expired ones not yet swept included.
     pub fn len(&self) -> usize {
-        self.shared.shards.iter().map(|s| lock(s).len()).sum()
+        self.shared.shards.iter().map(|s| lock(s).slots.len()).sum()
     }
 
     /// Whether the store holds no entry.
@@ -98,29 +234,15 @@ impl MemoryStore {
         self.len() == 0
     }
 
+    /// Bytes charged against the byte budget: keys and JSON values of every
+    /// session held, plus 32 bytes of store key each.
+    pub fn bytes(&self) -> usize {
+        self.shared.bytes.load(Relaxed)
+    }
+
     /// Drops every expired entry now; returns how many.
     pub fn purge_expired(&self) -> usize {
         self.shared.sweep(now_ms())
-    }
-
-    fn shard(&self, key: &StoreKey) -> MutexGuard<'_, Shard> {
-        // The key is a SHA-256 output: any of its bytes are uniform. Bytes
-        // 0..8 feed the map's hasher, byte 8 picks the shard.
-        lock(&self.shared.shards[usize::from(key.as_bytes()[8]) % SHARDS])
-    }
-}
-
-impl Shards {
-    fn sweep(&self, now: u64) -> usize {
-        self.shards
-            .iter()
-            .map(|shard| {
-                let mut shard = lock(shard);
-                let before = shard.len();
-                shard.retain(|_, e| e.expires_at > now);
-                before - shard.len()
-            })
-            .sum()
     }
 }
 
@@ -130,6 +252,232 @@ fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
     shard
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The key is a SHA-256 output: any of its bytes are uniform. Bytes 0..8
+/// feed the map's hasher, byte 8 picks the shard.
+fn shard_of(key: &StoreKey) -> usize {
+    usize::from(key.as_bytes()[8]) % SHARDS
+}
+
+/// Seeds the eviction samples from the OS, once per store. The sample only
+/// needs to be beyond a client's influence, not secret; should the OS
+/// generator fail, std's per-process random hash keys do.
+fn random_seed() -> u64 {
+    OsRng
+        .try_next_u64()
+        .unwrap_or_else(|_| RandomState::new().build_hasher().finish())
+}
+
+/// Spreads one seed into well-mixed per-shard seeds.
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Claims `n` more units of `counter` if the total stays within `limit`.
+fn claim(counter: &AtomicUsize, n: usize, limit: usize) -> bool {
+    n == 0
+        || counter
+            .fetch_update(Relaxed, Relaxed, |have| {
+                have.checked_add(n).filter(|&total| total <= limit)
+            })
+            .is_ok()
+}
+
+fn full() -> StoreError {
+    StoreError::backend(
+        "the memory store is full and found nothing to evict (concurrent requests hold all of a \
+         very small capacity or byte budget); raise `with_capacity` or `with_max_bytes`",
+    )
+}
+
+impl Shards {
+    fn shard(&self, i: usize) -> MutexGuard<'_, Shard> {
+        lock(&self.shards[i])
+    }
+
+    fn release(&self, entries: usize, bytes: usize) {
+        if entries > 0 {
+            self.entries.fetch_sub(entries, Relaxed);
+        }
+        if bytes > 0 {
+            self.bytes.fetch_sub(bytes, Relaxed);
+        }
+    }
+
+    /// Claims room for `entries` more entries and `bytes` more bytes,
+    /// evicting (never `spare`) until both fit. Holds no lock when called:
+    /// eviction locks one shard at a time.
+    fn reserve(
+        &self,
+        entries: usize,
+        bytes: usize,
+        start: usize,
+        spare: Option<&StoreKey>,
+    ) -> Result<(), StoreError> {
+        let capacity = self.capacity.load(Relaxed);
+        let max_bytes = self.max_bytes.load(Relaxed);
+        // Each eviction frees an entry and at least KEY_BYTES: this many
+        // suffice unless concurrent requests keep taking the room.
+        let mut attempts = SHARDS + 2 * (entries + bytes / KEY_BYTES);
+        let mut counted = false;
+        loop {
+            counted = counted || claim(&self.entries, entries, capacity);
+            if counted && claim(&self.bytes, bytes, max_bytes) {
+                return Ok(());
+            }
+            if attempts == 0 || !self.evict_one(start, spare) {
+                if counted {
+                    self.release(entries, 0);
+                }
+                return Err(full());
+            }
+            attempts -= 1;
+        }
+    }
+
+    /// Evicts one entry, never `spare`, sampling shards from `start` on.
+    /// Returns `false` when no shard holds anything to evict.
+    fn evict_one(&self, start: usize, spare: Option<&StoreKey>) -> bool {
+        let now = now_ms();
+        let mut fallback: Option<(Rank, usize, StoreKey)> = None;
+        let mut looked = 0;
+        for s in (start..start + SHARDS).map(|i| i % SHARDS) {
+            let mut shard = self.shard(s);
+            looked += shard.slots.len().min(EVICTION_SAMPLE);
+            let Some((slot, rank)) = shard.sample(spare, now) else {
+                continue;
+            };
+            if rank.0 != Class::Returned {
+                let held = shard.remove_at(slot);
+                drop(shard);
+                self.evicted(&held, rank.0);
+                return true;
+            }
+            // A session that came back gets a second chance: look further.
+            if fallback.as_ref().map_or(true, |(best, ..)| rank < *best) {
+                fallback = Some((rank, s, shard.slots[slot].key));
+            }
+            if looked >= SECOND_CHANCE_SAMPLE {
+                break;
+            }
+        }
+        let Some((rank, s, key)) = fallback else {
+            return false;
+        };
+        let removed = self.shard(s).remove(&key);
+        if let Some(held) = removed {
+            self.evicted(&held, rank.0);
+        }
+        // Gone already (deleted, or evicted by another request): that made
+        // room too, and the caller claims again.
+        true
+    }
+
+    fn evicted(&self, held: &Held, class: Class) {
+        self.release(1, held.entry.charge());
+        if class != Class::Expired {
+            tracing::debug!(session = %held.key.fingerprint(), returned = class == Class::Returned,
+                "memory store full: evicted a session");
+        }
+    }
+
+    fn sweep(&self, now: u64) -> usize {
+        let mut swept = 0;
+        for shard in self.shards.iter() {
+            let mut shard = lock(shard);
+            let (mut n, mut bytes) = (0, 0);
+            let mut i = 0;
+            while i < shard.slots.len() {
+                if shard.slots[i].entry.expires_at > now {
+                    i += 1;
+                    continue;
+                }
+                bytes += shard.remove_at(i).entry.charge();
+                n += 1;
+            }
+            drop(shard);
+            self.release(n, bytes);
+            swept += n;
+        }
+        swept
+    }
+}
+
+impl Shard {
+    /// The slot of the live entry under `key`.
+    fn live(&self, key: &StoreKey, now: u64) -> Option<usize> {
+        let slot = *self.index.get(key)? as usize;
+        (self.slots[slot].entry.expires_at > now).then_some(slot)
+    }
+
+    /// Files `entry` under `key`, a key that holds nothing.
+    fn insert(&mut self, key: StoreKey, entry: Entry) {
+        // The capacity is at most u32::MAX: the index fits.
+        self.index.insert(key, self.slots.len() as u32);
+        self.slots.push(Held { key, entry });
+    }
+
+    fn remove(&mut self, key: &StoreKey) -> Option<Held> {
+        let slot = self.index.remove(key)? as usize;
+        Some(self.unlink(slot))
+    }
+
+    fn remove_at(&mut self, slot: usize) -> Held {
+        self.index.remove(&self.slots[slot].key);
+        self.unlink(slot)
+    }
+
+    /// Takes the entry out of the vector; the last one moves into its slot.
+    fn unlink(&mut self, slot: usize) -> Held {
+        let held = self.slots.swap_remove(slot);
+        if let Some(moved) = self.slots.get(slot) {
+            if let Some(at) = self.index.get_mut(&moved.key) {
+                *at = slot as u32;
+            }
+        }
+        held
+    }
+
+    /// The entry to evict among a random sample of this shard (all of it
+    /// when it is small), never `spare`: the lowest [`Rank`].
+    fn sample(&mut self, spare: Option<&StoreKey>, now: u64) -> Option<(usize, Rank)> {
+        let n = self.slots.len();
+        let mut best: Option<(usize, Rank)> = None;
+        for k in 0..n.min(EVICTION_SAMPLE) {
+            let slot = if n <= EVICTION_SAMPLE {
+                k
+            } else {
+                self.random_below(n)
+            };
+            let held = &self.slots[slot];
+            if Some(&held.key) == spare {
+                continue;
+            }
+            let rank = held.entry.rank(now);
+            if best.map_or(true, |(_, b)| rank < b) {
+                best = Some((slot, rank));
+            }
+            if rank.0 == Class::Expired {
+                break;
+            }
+        }
+        best
+    }
+
+    /// A uniform index below `n` (xorshift64*, then a multiply-shift).
+    fn random_below(&mut self, n: usize) -> usize {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        ((u128::from(r) * n as u128) >> 64) as usize
+    }
 }
 
 fn spawn_sweeper(shards: Weak<Shards>) {
@@ -146,10 +494,15 @@ fn spawn_sweeper(shards: Weak<Shards>) {
             }
         });
     if let Err(e) = spawned {
-        // Expired entries are still never served and are dropped when a
-        // shard needs room; only the background reclaiming is lost.
+        // Expired entries are still never served and are evicted first when
+        // the store needs room; only the background reclaiming is lost.
         tracing::warn!(error = %e, "memory store could not start its sweeper thread");
     }
+}
+
+/// Bytes of keys and values, the measure the manager's limit uses too.
+fn data_size<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> usize {
+    pairs.map(|(k, v)| k.len() + v.len()).sum()
 }
 
 impl Entry {
@@ -163,6 +516,9 @@ impl Entry {
             created_at: record.created_at,
             renewed_at: record.renewed_at,
             expires_at: record.expires_at,
+            // A session moved to a new id (`cycle_id`, renewal) was loaded
+            // to get there: it keeps its standing.
+            returned: record.created_at < record.renewed_at,
         }
     }
 
@@ -179,94 +535,187 @@ impl Entry {
         }
     }
 
+    fn size(&self) -> usize {
+        data_size(self.data.iter().map(|(k, v)| (&**k, &**v)))
+    }
+
+    /// What the entry costs in the byte budget.
+    fn charge(&self) -> usize {
+        KEY_BYTES + self.size()
+    }
+
+    fn rank(&self, now: u64) -> Rank {
+        let class = if self.expires_at <= now {
+            Class::Expired
+        } else if self.returned {
+            Class::Returned
+        } else {
+            Class::NeverReturned
+        };
+        (class, self.expires_at)
+    }
+
+    /// The size the entry would have after [`merge`](Self::merge).
+    fn size_after(&self, update: &Update<'_>) -> usize {
+        let in_set = |key: &str| update.set.iter().any(|(k, _)| *k == key);
+        let kept = self
+            .data
+            .iter()
+            .filter(|(k, _)| !in_set(k) && !update.remove.contains(&&**k))
+            .map(|(k, v)| (&**k, &**v));
+        // A key set twice keeps its last value.
+        let set = update
+            .set
+            .iter()
+            .enumerate()
+            .filter(|(i, (k, _))| !update.set[i + 1..].iter().any(|(later, _)| later == k))
+            .map(|(_, &(k, v))| (k, v));
+        data_size(kept.chain(set))
+    }
+
+    /// Applies `update` as [`Update::apply_to`] does (removals, then
+    /// writes: a key in both ends up written).
     fn merge(&mut self, update: &Update<'_>) {
         self.expires_at = update.expires_at;
         // The common commit replaces values of keys the session has: that
         // happens in place; only added or removed keys rebuild the slice.
-        let mut added = Vec::new();
-        for (key, value) in &update.set {
-            match self.data.iter_mut().find(|(have, _)| **have == **key) {
-                Some(slot) => slot.1 = Box::from(*value),
-                None => added.push((Box::from(*key), Box::from(*value))),
+        let mut added: Vec<(&str, &str)> = Vec::new();
+        for &(key, value) in &update.set {
+            match self.data.iter_mut().find(|(have, _)| **have == *key) {
+                Some(slot) => slot.1 = Box::from(value),
+                None => match added.iter_mut().find(|(have, _)| *have == key) {
+                    Some(slot) => slot.1 = value,
+                    None => added.push((key, value)),
+                },
             }
         }
-        if added.is_empty() && update.remove.is_empty() {
+        let removed =
+            |k: &str| update.remove.contains(&k) && !update.set.iter().any(|(s, _)| *s == k);
+        if added.is_empty() && !self.data.iter().any(|(k, _)| removed(k)) {
             return;
         }
         let mut data = std::mem::take(&mut self.data).into_vec();
-        data.retain(|(k, _)| !update.remove.contains(&&**k));
-        data.extend(added);
+        data.retain(|(k, _)| !removed(k));
+        data.extend(added.into_iter().map(|(k, v)| (Box::from(k), Box::from(v))));
         self.data = data.into_boxed_slice();
-    }
-}
-
-/// Makes room in a full shard: evicts, among a small sample, the entry
-/// closest to expiry (an expired one, if the sample holds any). Bounded
-/// work: a flood that keeps the store full never pays for a full scan;
-/// expired entries in general are the sweeper's job.
-fn make_room(shard: &mut Shard, per_shard: usize) {
-    if shard.len() < per_shard {
-        return;
-    }
-    let victim = shard
-        .iter()
-        .take(EVICTION_SAMPLE)
-        .min_by_key(|(_, e)| e.expires_at)
-        .map(|(k, _)| *k);
-    if let Some(victim) = victim {
-        shard.remove(&victim);
-        tracing::debug!(session = %victim.fingerprint(), "memory store full: evicted a session");
     }
 }
 
 impl SessionStore for MemoryStore {
     async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
         let now = now_ms();
-        let shard = self.shard(key);
-        Ok(shard
-            .get(key)
-            .filter(|e| e.expires_at > now)
-            .map(Entry::to_record))
+        let mut shard = self.shared.shard(shard_of(key));
+        let Some(slot) = shard.live(key, now) else {
+            return Ok(None);
+        };
+        let entry = &mut shard.slots[slot].entry;
+        entry.returned = true;
+        Ok(Some(entry.to_record()))
     }
 
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<bool, StoreError> {
-        use std::collections::hash_map::Entry as Slot;
-        let now = now_ms();
+        let shared = &*self.shared;
+        let size = data_size(record.data.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let limit = shared.max_session_bytes.load(Relaxed);
+        if size > limit {
+            return Err(StoreError::TooLarge { size, limit });
+        }
+        // Refused before anything is evicted for it: a session that cannot
+        // fit must not empty the store trying.
+        let charge = KEY_BYTES + size;
+        let limit = shared.max_bytes.load(Relaxed);
+        if charge > limit {
+            return Err(StoreError::TooLarge {
+                size: charge,
+                limit,
+            });
+        }
         let entry = Entry::from_record(record);
-        let mut shard = self.shard(key);
-        make_room(&mut shard, self.shared.per_shard);
+        let s = shard_of(key);
+        shared.reserve(1, charge, s, None)?;
+        let now = now_ms();
+        let mut guard = shared.shard(s);
+        let shard = &mut *guard;
         // One lookup: on a large store each probe is a cache miss.
-        match shard.entry(*key) {
-            Slot::Occupied(slot) if slot.get().expires_at > now => Ok(false),
-            Slot::Occupied(mut slot) => {
-                slot.insert(entry);
+        match shard.index.entry(*key) {
+            Slot::Occupied(at) => {
+                let held = &mut shard.slots[*at.get() as usize];
+                if held.entry.expires_at > now {
+                    drop(guard);
+                    shared.release(1, charge);
+                    return Ok(false);
+                }
+                let old = std::mem::replace(&mut held.entry, entry);
+                drop(guard);
+                shared.release(1, old.charge());
                 Ok(true)
             }
-            Slot::Vacant(slot) => {
-                slot.insert(entry);
+            Slot::Vacant(at) => {
+                // The capacity is at most u32::MAX: the index fits.
+                at.insert(shard.slots.len() as u32);
+                shard.slots.push(Held { key: *key, entry });
                 Ok(true)
             }
         }
     }
 
     async fn update(&self, key: &StoreKey, update: &Update<'_>) -> Result<bool, StoreError> {
-        let now = now_ms();
-        let mut shard = self.shard(key);
-        match shard.get_mut(key) {
-            Some(entry) if entry.expires_at > now => {
-                entry.merge(update);
-                Ok(true)
+        let shared = &*self.shared;
+        let s = shard_of(key);
+        let limit = shared.max_session_bytes.load(Relaxed);
+        // Bytes claimed for this session's growth, before the shard is
+        // locked again: room is made with no lock held.
+        let mut claimed = 0;
+        for _ in 0..3 {
+            let now = now_ms();
+            let mut shard = shared.shard(s);
+            let Some(slot) = shard.live(key, now) else {
+                drop(shard);
+                shared.release(0, claimed);
+                return Ok(false);
+            };
+            let entry = &mut shard.slots[slot].entry;
+            let (old, new) = (entry.size(), entry.size_after(update));
+            if new > limit {
+                drop(shard);
+                shared.release(0, claimed);
+                return Err(StoreError::TooLarge { size: new, limit });
             }
-            _ => Ok(false),
+            let growth = new.saturating_sub(old);
+            if growth > claimed {
+                let max_bytes = shared.max_bytes.load(Relaxed);
+                if claim(&shared.bytes, growth - claimed, max_bytes) {
+                    claimed = growth;
+                } else {
+                    // Evict others (never this session), then look again:
+                    // the entry may change while the shard is unlocked.
+                    drop(shard);
+                    if let Err(e) = shared.reserve(0, growth - claimed, s, Some(key)) {
+                        shared.release(0, claimed);
+                        return Err(e);
+                    }
+                    claimed = growth;
+                    continue;
+                }
+            }
+            entry.merge(update);
+            entry.returned = true;
+            drop(shard);
+            // Claimed `claimed` for a change of `new - old`.
+            shared.release(0, claimed + old - new);
+            return Ok(true);
         }
+        shared.release(0, claimed);
+        Err(full())
     }
 
     async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
         let now = now_ms();
-        Ok(self
-            .shard(key)
-            .remove(key)
-            .is_some_and(|e| e.expires_at > now))
+        let Some(held) = self.shared.shard(shard_of(key)).remove(key) else {
+            return Ok(false);
+        };
+        self.shared.release(1, held.entry.charge());
+        Ok(held.entry.expires_at > now)
     }
 
     fn is_shared(&self) -> bool {
@@ -296,32 +745,67 @@ impl AtomicMove for MemoryStore {
         to: &'a StoreKey,
         update: &'a Update<'a>,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        // Taking the entry out of its shard is the atomic step: from then on
-        // no request finds it under `from`, and only this call holds it.
-        // Nobody knows `to` yet, so inserting it a moment later is unseen.
+        Box::pin(std::future::ready(self.shared.relocate(from, to, update)))
+    }
+}
+
+impl Shards {
+    /// The atomic move: taking the entry out of its shard is the atomic
+    /// step. From then on no request finds it under `from` and only this
+    /// call holds it; nobody knows `to` yet, so inserting it a moment later
+    /// is unseen. The entry keeps its place in the count and its standing
+    /// (a session that came back still did).
+    fn relocate(
+        &self,
+        from: &StoreKey,
+        to: &StoreKey,
+        update: &Update<'_>,
+    ) -> Result<bool, StoreError> {
         let now = now_ms();
-        let taken = self.shard(from).remove(from).filter(|e| e.expires_at > now);
-        let moved = match taken {
-            Some(mut entry) => {
-                entry.merge(update);
-                if let Some(renewed_at) = update.renewed_at {
-                    entry.renewed_at = renewed_at;
-                }
-                let mut shard = self.shard(to);
-                make_room(&mut shard, self.shared.per_shard);
-                shard.insert(*to, entry);
-                true
-            }
-            None => false,
+        let Some(held) = self.shard(shard_of(from)).remove(from) else {
+            return Ok(false);
         };
-        Box::pin(std::future::ready(Ok(moved)))
+        let old = held.entry.charge();
+        if held.entry.expires_at <= now {
+            self.release(1, old);
+            return Ok(false);
+        }
+        let mut entry = held.entry;
+        let (size, limit) = (
+            entry.size_after(update),
+            self.max_session_bytes.load(Relaxed),
+        );
+        if size > limit {
+            // Refused as an update would be: the session stays, unchanged.
+            self.shard(shard_of(from)).insert(*from, entry);
+            return Err(StoreError::TooLarge { size, limit });
+        }
+        entry.merge(update);
+        if let Some(renewed_at) = update.renewed_at {
+            entry.renewed_at = renewed_at;
+        }
+        let new = entry.charge();
+        if new > old {
+            // Room for the growth never costs this session: it is in no shard now.
+            if let Err(e) = self.reserve(0, new - old, shard_of(to), None) {
+                self.release(1, old);
+                return Err(e);
+            }
+        } else {
+            self.release(0, old - new);
+        }
+        self.shard(shard_of(to)).insert(*to, entry);
+        Ok(true)
     }
 }
 
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shared = &*self.shared;
         f.debug_struct("MemoryStore")
-            .field("capacity", &(self.shared.per_shard * SHARDS))
+            .field("capacity", &shared.capacity.load(Relaxed))
+            .field("max_bytes", &shared.max_bytes.load(Relaxed))
+            .field("max_session_bytes", &shared.max_session_bytes.load(Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -352,13 +836,34 @@ impl Hasher for KeyHasher {
 
 #[cfg(test)]
 mod tests {
+    use sha2::{Digest, Sha256};
+
     use super::*;
+
+    /// The shared suite, here rather than in `tests/` so that it runs
+    /// without the `conformance` feature.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_memory_store_passes_the_conformance_suite() {
+        crate::conformance::run(Arc::new(MemoryStore::new())).await;
+    }
 
     fn key(n: u8) -> StoreKey {
         let mut bytes = [0u8; 32];
         bytes[0] = n;
         bytes[8] = n;
         StoreKey::from_bytes(bytes)
+    }
+
+    /// Distinct keys that all land in shard 0 (byte 8 is the shard).
+    fn same_shard(n: u8) -> StoreKey {
+        let mut bytes = [0u8; 32];
+        bytes[0] = n;
+        StoreKey::from_bytes(bytes)
+    }
+
+    /// Uniform keys, as real ones are (SHA-256 outputs).
+    fn random_key(n: u64) -> StoreKey {
+        StoreKey::from_bytes(Sha256::digest(n.to_le_bytes()).into())
     }
 
     fn record(expires_at: u64) -> Record {
@@ -370,21 +875,361 @@ mod tests {
         }
     }
 
+    fn far() -> u64 {
+        now_ms() + 100_000
+    }
+
+    /// Whether `key` is held, without counting as a return (a `load` would).
+    fn holds(store: &MemoryStore, key: &StoreKey) -> bool {
+        store.shared.shard(shard_of(key)).index.contains_key(key)
+    }
+
+    /// The counters agree with the entries actually held.
+    fn assert_accounted(store: &MemoryStore) {
+        let (mut entries, mut bytes) = (0, 0);
+        for shard in store.shared.shards.iter() {
+            let shard = lock(shard);
+            assert_eq!(shard.index.len(), shard.slots.len());
+            for (i, held) in shard.slots.iter().enumerate() {
+                assert_eq!(shard.index.get(&held.key).copied(), Some(i as u32));
+                entries += 1;
+                bytes += held.entry.charge();
+            }
+        }
+        assert_eq!(store.shared.entries.load(Relaxed), entries, "entry count");
+        assert_eq!(store.bytes(), bytes, "byte count");
+    }
+
     #[tokio::test]
-    async fn a_full_store_evicts_the_entry_closest_to_expiry() {
-        let store = MemoryStore::with_capacity(1); // one entry per shard
-        let far = now_ms() + 100_000;
-        // Same shard (byte 8 equal mod 64), different keys.
-        let a = key(1);
-        let b = StoreKey::from_bytes({
-            let mut k = *key(1).as_bytes();
-            k[0] = 2;
-            k
-        });
+    async fn a_session_that_never_came_back_goes_first_the_closest_to_expiry() {
+        let store = MemoryStore::with_capacity(3);
+        let far = far();
+        let (a, b, c, d, e) = (1..=5).map(same_shard).collect::<Vec<_>>()[..]
+            .try_into()
+            .map(|k: [StoreKey; 5]| (k[0], k[1], k[2], k[3], k[4]))
+            .expect("five keys");
         assert!(store.create(&a, &record(far)).await.expect("memory"));
+        assert!(
+            store.load(&a).await.expect("memory").is_some(),
+            "a came back"
+        );
         assert!(store.create(&b, &record(far + 1)).await.expect("memory"));
-        assert_eq!(store.load(&a).await.expect("memory"), None);
-        assert!(store.load(&b).await.expect("memory").is_some());
+        assert!(store.create(&c, &record(far + 2)).await.expect("memory"));
+        // Full: a came back and expires first, yet b goes.
+        assert!(store.create(&d, &record(far + 3)).await.expect("memory"));
+        assert!(!holds(&store, &b) && holds(&store, &c) && holds(&store, &d));
+        assert!(store.create(&e, &record(far + 4)).await.expect("memory"));
+        assert!(!holds(&store, &c) && holds(&store, &d) && holds(&store, &e));
+        assert!(holds(&store, &a));
+        assert_eq!(store.len(), 3);
+        assert_accounted(&store);
+    }
+
+    #[tokio::test]
+    async fn expired_entries_go_first_of_all() {
+        let store = MemoryStore::with_capacity(2);
+        let (old, fresh, new) = (same_shard(1), same_shard(2), same_shard(3));
+        assert!(store
+            .create(&old, &record(now_ms() - 1))
+            .await
+            .expect("memory"));
+        assert!(store.create(&fresh, &record(far())).await.expect("memory"));
+        assert!(store.create(&new, &record(far())).await.expect("memory"));
+        assert!(!holds(&store, &old) && holds(&store, &fresh) && holds(&store, &new));
+        assert_accounted(&store);
+    }
+
+    #[tokio::test]
+    async fn sessions_that_came_back_go_only_when_nothing_else_is_left() {
+        // Keys in different shards: the eviction looks beyond one shard
+        // before it takes a session that came back.
+        let store = MemoryStore::with_capacity(2);
+        let far = far();
+        assert!(store.create(&key(1), &record(far)).await.expect("memory"));
+        assert!(store
+            .create(&key(2), &record(far + 1))
+            .await
+            .expect("memory"));
+        let update = Update {
+            expires_at: far + 2,
+            ..Update::default()
+        };
+        assert!(store.load(&key(1)).await.expect("memory").is_some());
+        assert!(store.update(&key(2), &update).await.expect("memory"));
+        assert!(store
+            .create(&key(3), &record(far + 3))
+            .await
+            .expect("memory"));
+        assert!(!holds(&store, &key(1)), "the one closest to expiry went");
+        assert!(holds(&store, &key(2)) && holds(&store, &key(3)));
+        // key(3) never came back: it goes before key(2).
+        assert!(store
+            .create(&key(4), &record(far + 4))
+            .await
+            .expect("memory"));
+        assert!(holds(&store, &key(2)) && !holds(&store, &key(3)));
+    }
+
+    #[tokio::test]
+    async fn a_moved_session_keeps_its_standing() {
+        let store = MemoryStore::with_capacity(2);
+        let far = far();
+        let moved = Record {
+            created_at: 1,
+            renewed_at: 2, // what `cycle_id` writes: created before
+            ..record(far)
+        };
+        assert!(store.create(&same_shard(1), &moved).await.expect("memory"));
+        assert!(store
+            .create(&same_shard(2), &record(far + 1))
+            .await
+            .expect("memory"));
+        assert!(store
+            .create(&same_shard(3), &record(far + 2))
+            .await
+            .expect("memory"));
+        assert!(holds(&store, &same_shard(1)) && !holds(&store, &same_shard(2)));
+    }
+
+    #[tokio::test]
+    async fn the_capacity_given_is_the_capacity_held() {
+        for capacity in [1, 10, 1_000] {
+            let store = MemoryStore::with_capacity(capacity);
+            for n in 0..5 * capacity as u64 {
+                assert!(store
+                    .create(&random_key(n), &record(far()))
+                    .await
+                    .expect("memory"));
+                assert!(store.len() <= capacity, "{} > {capacity}", store.len());
+            }
+            assert_eq!(store.len(), capacity);
+            assert_accounted(&store);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_byte_budget_holds_and_returning_sessions_survive() {
+        let value = format!("\"{}\"", "x".repeat(60));
+        let sized = |n: u64| Record {
+            data: HashMap::from([("v".to_owned(), value.clone())]),
+            expires_at: far() + n,
+            ..Record::default()
+        };
+        let charge = KEY_BYTES + 1 + value.len();
+        let store = MemoryStore::with_capacity(100_000).with_max_bytes(100 * charge);
+        for n in 0..20 {
+            assert!(store
+                .create(&random_key(n), &sized(n))
+                .await
+                .expect("memory"));
+            assert!(store.load(&random_key(n)).await.expect("memory").is_some());
+        }
+        for n in 20..2_000 {
+            assert!(store
+                .create(&random_key(n), &sized(n))
+                .await
+                .expect("memory"));
+            assert!(store.bytes() <= 100 * charge);
+        }
+        assert_eq!(store.len(), 100);
+        for n in 0..20 {
+            assert!(
+                holds(&store, &random_key(n)),
+                "returning session {n} survived"
+            );
+        }
+        assert_accounted(&store);
+    }
+
+    #[tokio::test]
+    async fn a_session_larger_than_the_budget_is_refused_and_evicts_nothing() {
+        let store = MemoryStore::with_capacity(100).with_max_bytes(200);
+        for n in 0..3 {
+            assert!(store
+                .create(&random_key(n), &record(far()))
+                .await
+                .expect("memory"));
+        }
+        let before = store.bytes();
+        let huge = Record {
+            data: HashMap::from([("v".to_owned(), "x".repeat(300))]),
+            ..record(far())
+        };
+        let err = store
+            .create(&random_key(9), &huge)
+            .await
+            .expect_err("too large");
+        assert!(
+            matches!(err, StoreError::TooLarge { limit: 200, .. }),
+            "{err}"
+        );
+        assert!(
+            !err.to_string().contains("xxx"),
+            "no session data in: {err}"
+        );
+        assert_eq!((store.len(), store.bytes()), (3, before));
+        assert!(!holds(&store, &random_key(9)));
+    }
+
+    #[tokio::test]
+    async fn a_growing_update_evicts_others_never_itself() {
+        let store = MemoryStore::with_capacity(100).with_max_bytes(10 * (KEY_BYTES + 2));
+        let me = random_key(0);
+        for n in 0..10 {
+            assert!(store
+                .create(&random_key(n), &record(far()))
+                .await
+                .expect("memory"));
+        }
+        let big = "y".repeat(3 * (KEY_BYTES + 2));
+        let update = Update {
+            set: vec![("k", &big)],
+            expires_at: far(),
+            ..Update::default()
+        };
+        assert!(store.update(&me, &update).await.expect("memory"));
+        let loaded = store.load(&me).await.expect("memory").expect("kept");
+        assert_eq!(loaded.data["k"], big);
+        assert!(store.bytes() <= 10 * (KEY_BYTES + 2));
+        assert_eq!(store.len(), 7, "three others made room");
+        assert_accounted(&store);
+    }
+
+    #[tokio::test]
+    async fn an_update_over_the_session_limit_changes_nothing() {
+        let store = MemoryStore::new().with_max_session_bytes(100);
+        let k = key(1);
+        let original = Record {
+            data: HashMap::from([("a".to_owned(), "x".repeat(59))]), // 60 bytes
+            ..record(far())
+        };
+        assert!(store.create(&k, &original).await.expect("memory"));
+        let bytes = store.bytes();
+        let secret = "s".repeat(49);
+        let grow = Update {
+            set: vec![("b", &secret)], // 60 + 50
+            expires_at: far() + 1,
+            ..Update::default()
+        };
+        let err = store.update(&k, &grow).await.expect_err("over the limit");
+        assert!(
+            matches!(
+                err,
+                StoreError::TooLarge {
+                    size: 110,
+                    limit: 100
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            !err.to_string().contains(&secret),
+            "no session data in: {err}"
+        );
+        assert_eq!(store.load(&k).await.expect("memory"), Some(original));
+        assert_eq!(store.bytes(), bytes);
+        // Exactly at the limit is fine; a create over it is refused too.
+        let fits = "s".repeat(39);
+        let fit = Update {
+            set: vec![("b", &fits)],
+            ..grow.clone()
+        };
+        assert!(store.update(&k, &fit).await.expect("memory"));
+        let too_big = Record {
+            data: HashMap::from([("a".to_owned(), "x".repeat(100))]),
+            ..record(far())
+        };
+        assert!(matches!(
+            store.create(&key(2), &too_big).await,
+            Err(StoreError::TooLarge {
+                size: 101,
+                limit: 100
+            })
+        ));
+        assert_accounted(&store);
+    }
+
+    #[test]
+    fn the_size_check_predicts_the_merge() {
+        let base = Record {
+            data: HashMap::from([
+                ("a".to_owned(), "1".to_owned()),
+                ("bb".to_owned(), "22".to_owned()),
+            ]),
+            ..record(0)
+        };
+        let updates = [
+            Update {
+                set: vec![("a", "111")],
+                ..Update::default()
+            },
+            Update {
+                set: vec![("c", "3"), ("c", "33333")],
+                ..Update::default()
+            },
+            Update {
+                set: vec![("a", "1"), ("a", "")],
+                remove: vec!["bb"],
+                ..Update::default()
+            },
+            Update {
+                set: vec![("bb", "x")],
+                remove: vec!["bb", "a", "zz"],
+                ..Update::default()
+            },
+            Update {
+                remove: vec!["a", "a"],
+                ..Update::default()
+            },
+        ];
+        for update in &updates {
+            let mut entry = Entry::from_record(&base);
+            let predicted = entry.size_after(update);
+            entry.merge(update);
+            assert_eq!(entry.size(), predicted, "{update:?}");
+            let mut expected = base.clone();
+            update.apply_to(&mut expected);
+            assert_eq!(entry.to_record(), expected, "{update:?}");
+        }
+    }
+
+    #[test]
+    fn concurrent_requests_keep_the_counts_exact() {
+        let store = MemoryStore::with_capacity(50).with_max_bytes(50 * 48);
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .expect("runtime");
+                    rt.block_on(async {
+                        for n in 0..2_000u64 {
+                            let k = random_key(t * 10_000 + n % 300);
+                            let value = "v".repeat((n % 13) as usize);
+                            let update = Update {
+                                set: vec![("k", &value)],
+                                expires_at: far(),
+                                ..Update::default()
+                            };
+                            // Errors are allowed (a tiny store under
+                            // contention); wrong counts are not.
+                            let _ = match n % 4 {
+                                0 | 1 => store.create(&k, &record(far())).await,
+                                2 => store.update(&k, &update).await,
+                                _ => store.delete(&k).await,
+                            };
+                            assert!(store.shared.entries.load(Relaxed) <= 50);
+                            assert!(store.bytes() <= 50 * 48);
+                        }
+                    });
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("no panic");
+        }
+        assert_accounted(&store);
     }
 
     #[tokio::test]
@@ -412,6 +1257,7 @@ mod tests {
             "the expired entry was swept without any request"
         );
         assert!(store.load(&key(5)).await.expect("memory").is_some());
+        assert_accounted(&store);
     }
 
     #[tokio::test]
@@ -424,5 +1270,6 @@ mod tests {
         assert_eq!(store.load(&key(3)).await.expect("memory"), None);
         assert_eq!(store.purge_expired(), 1);
         assert!(store.is_empty());
+        assert_accounted(&store);
     }
 }

@@ -41,12 +41,25 @@ const EXPIRES: &str = "m:e";
 ///
 /// Each call is one round trip: `load` an `HGETALL`; `create` one pipeline
 /// of `HSET` and `PEXPIREAT` on a staging key and `RENAMENX` into place
-/// (atomic, never overwrites); `update` one pipeline of
-/// `HSET m:e`, `HDEL`, `HSET` and `PEXPIREAT` (a session deleted meanwhile
-/// is never brought back: the write leaves at most a fragment without `m:c`,
-/// which `load` ignores); `delete` a `DEL`. No Lua: a script costs Redis
-/// several times the CPU of these plain commands. A call that finds its
-/// connection lost is sent once more (see below).
+/// (atomic, never overwrites); `update` one pipeline of `HSET` (expiry and
+/// changed values), `HDEL` (removed keys), `PEXPIREAT` and `HEXISTS m:c`;
+/// `delete` one pipeline of `HDEL m:c` and `UNLINK`; the move of
+/// `cycle_id` ([`AtomicMove`]) one pipeline of `RENAMENX old new`, the
+/// update's commands on the new name, and `HEXISTS m:c` there. No Lua: a
+/// script costs Redis several times the CPU of these plain commands. A
+/// call that finds its connection lost is sent once more (see below).
+///
+/// # Liveness
+///
+/// A session is alive while its hash has `m:c` (and Redis has not expired
+/// it). A write that loses a race with a logout (the logout's `HDEL m:c`,
+/// `UNLINK` lands first) recreates at most a *fragment*: a hash without
+/// `m:c`. Every operation agrees that a fragment is dead: `load` ignores
+/// it; `update` and the move see `HEXISTS m:c` answer 0, report "not
+/// saved" and remove what they wrote; `delete` answers from `HDEL m:c`, so
+/// deleting a fragment reports that nothing was alive, and of two
+/// concurrent deletes only one reports ending the session. A logout, once
+/// answered, is final.
 ///
 /// # Failures
 ///
@@ -554,28 +567,7 @@ impl SessionStore for RedisStore {
         let alive: i64 = self
             .retry("Redis session update failed", move |mut conn| {
                 let mut pipe = redis::pipe();
-                let hset = pipe
-                    .cmd("HSET")
-                    .arg(name)
-                    .arg(EXPIRES)
-                    .arg(update.expires_at);
-                for (field, value) in &update.set {
-                    hset.arg(data_field(field)).arg(*value);
-                }
-                if let Some(renewed) = update.renewed_at {
-                    hset.arg(RENEWED).arg(renewed);
-                }
-                hset.ignore();
-                if !update.remove.is_empty() {
-                    let fields: Vec<Vec<u8>> =
-                        update.remove.iter().map(|f| data_field(f)).collect();
-                    pipe.cmd("HDEL").arg(name).arg(fields).ignore();
-                }
-                pipe.cmd("PEXPIREAT")
-                    .arg(name)
-                    .arg(update.expires_at)
-                    .ignore();
-                pipe.cmd("HEXISTS").arg(name).arg(CREATED);
+                write_changes(&mut pipe, name, update);
                 async move {
                     let (alive,): (i64,) = pipe.query_async(&mut conn).await?;
                     Ok(alive)
@@ -643,43 +635,42 @@ impl RedisStore {
             .retry("Redis session move failed", move |mut conn| {
                 let mut pipe = redis::pipe();
                 pipe.cmd("RENAMENX").arg(old).arg(new).ignore();
-                let hset = pipe
-                    .cmd("HSET")
-                    .arg(new)
-                    .arg(EXPIRES)
-                    .arg(update.expires_at);
-                for (field, value) in &update.set {
-                    hset.arg(data_field(field)).arg(*value);
-                }
-                if let Some(renewed) = update.renewed_at {
-                    hset.arg(RENEWED).arg(renewed);
-                }
-                hset.ignore();
-                if !update.remove.is_empty() {
-                    let fields: Vec<Vec<u8>> =
-                        update.remove.iter().map(|f| data_field(f)).collect();
-                    pipe.cmd("HDEL").arg(new).arg(fields).ignore();
-                }
-                pipe.cmd("PEXPIREAT")
-                    .arg(new)
-                    .arg(update.expires_at)
-                    .ignore();
-                pipe.cmd("HEXISTS").arg(new).arg(CREATED);
+                write_changes(&mut pipe, new, update);
                 async move {
                     match pipe.query_async::<(i64,)>(&mut conn).await {
-                        Ok((alive,)) => Ok(alive == 1),
-                        // The source was gone: the rest still ran, on the
-                        // new name, and left a fragment there.
-                        Err(e) if e.detail() == Some("no such key") => Ok(false),
+                        Ok((alive,)) => Ok(Some(alive == 1)),
+                        // The source was gone; the rest still ran, on the
+                        // new name. Gone because a logout ended it, or
+                        // because this very pipeline already ran once
+                        // (its answer lost with a dropped connection, then
+                        // retried): only the new name can tell.
+                        Err(e) if e.detail() == Some("no such key") => Ok(None),
                         Err(e) => Err(e),
                     }
                 }
             })
             .await?;
+        let moved = match moved {
+            Some(moved) => moved,
+            None => self.is_alive(new).await?,
+        };
         if !moved {
             self.unlink(new).await?;
         }
         Ok(moved)
+    }
+
+    /// Whether the hash `name` is a live session (has `m:c`). Nobody but
+    /// this process knows a fresh id, so a live hash there is the move's.
+    async fn is_alive(&self, name: &str) -> Result<bool, StoreError> {
+        self.retry("Redis HEXISTS failed", move |mut conn| async move {
+            redis::cmd("HEXISTS")
+                .arg(name)
+                .arg(CREATED)
+                .query_async::<bool>(&mut conn)
+                .await
+        })
+        .await
     }
 
     /// `UNLINK name`, for what a losing write left behind.
@@ -727,6 +718,34 @@ fn context(what: impl Into<Cow<'static, str>>, source: RedisError) -> StoreError
         what: what.into(),
         source,
     })
+}
+
+/// The commands that apply `update` to the hash `name`, closed by the
+/// liveness check: `HSET` of the expiry, the changed values and any new
+/// `renewed_at`; `HDEL` of removed keys; `PEXPIREAT`; `HEXISTS m:c`, the
+/// pipeline's one reply (1: the session was alive after the write).
+fn write_changes(pipe: &mut redis::Pipeline, name: &str, update: &Update<'_>) {
+    let hset = pipe
+        .cmd("HSET")
+        .arg(name)
+        .arg(EXPIRES)
+        .arg(update.expires_at);
+    for (field, value) in &update.set {
+        hset.arg(data_field(field)).arg(*value);
+    }
+    if let Some(renewed) = update.renewed_at {
+        hset.arg(RENEWED).arg(renewed);
+    }
+    hset.ignore();
+    if !update.remove.is_empty() {
+        let fields: Vec<Vec<u8>> = update.remove.iter().map(|f| data_field(f)).collect();
+        pipe.cmd("HDEL").arg(name).arg(fields).ignore();
+    }
+    pipe.cmd("PEXPIREAT")
+        .arg(name)
+        .arg(update.expires_at)
+        .ignore();
+    pipe.cmd("HEXISTS").arg(name).arg(CREATED);
 }
 
 fn data_field(key: &str) -> Vec<u8> {

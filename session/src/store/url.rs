@@ -57,7 +57,7 @@ async fn redis(url: &str, options: &UrlOptions) -> Result<Box<dyn DynStore>, Sto
 }
 
 #[cfg(not(feature = "redis"))]
-async fn redis(url: &str, _: &UrlOptions) -> Result<Box<dyn DynStore>, StoreUrlError> {
+async fn redis(_url: &str, _: &UrlOptions) -> Result<Box<dyn DynStore>, StoreUrlError> {
     Err(StoreUrlError::FeatureDisabled {
         scheme: "redis",
         feature: "redis",

@@ -8,35 +8,25 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::header::{HeaderMap, HeaderValue, COOKIE};
+use hyper_session::__bench::cookie_header;
 use hyper_session::store::{Record, SessionStore, Update};
 use hyper_session::{RedisStore, RequestError, SessionConfig, Sessions, StoreError};
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 
-/// The Redis to test against, or `None` (the test is skipped) when
-/// `REDIS_URL` is unset, unless `HYPER_SESSION_REQUIRE_REDIS` demands it.
-fn redis_url() -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("HYPER_SESSION_REQUIRE_REDIS").is_some() => {
-            panic!(
-                "REDIS_URL is not set, and HYPER_SESSION_REQUIRE_REDIS says Redis tests must run"
-            )
-        }
-        _ => {
-            println!("skipped: REDIS_URL not set");
-            None
-        }
-    }
-}
+// The same Redis environment as the end-to-end tests.
+#[allow(dead_code)]
+#[path = "../../tests/common/redis_env.rs"]
+mod redis_env;
 
-/// A key prefix no other test (or run) uses.
-fn unique_prefix(test: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_nanos();
-    format!("hyper-session-test:{test}:{}:{nanos}:", std::process::id())
+use redis_env::{redis_url, unique_prefix};
+
+/// The store under test, its keys under `prefix`.
+async fn connect(url: &str, prefix: &str) -> RedisStore {
+    RedisStore::connect(url)
+        .await
+        .expect("connect")
+        .with_prefix(prefix)
 }
 
 /// A plain connection for looking at what the store wrote.
@@ -84,10 +74,7 @@ async fn cleanup(url: &str, prefix: &str) -> usize {
 async fn redis_store_conforms() {
     let Some(url) = redis_url() else { return };
     let prefix = unique_prefix("conformance");
-    let store = RedisStore::connect(&url)
-        .await
-        .expect("connect")
-        .with_prefix(&prefix);
+    let store = connect(&url, &prefix).await;
     assert_eq!(store.prefix(), prefix);
     assert!(store.is_shared(), "Redis is shared between processes");
     hyper_session::conformance::run(Arc::new(store)).await;
@@ -102,15 +89,6 @@ fn manager(store: RedisStore) -> Sessions {
         .store(store)
         .build()
         .expect("valid manager")
-}
-
-/// The `Cookie` header a browser sends back after `set_cookie`.
-fn cookie_header(set_cookie: &HeaderValue) -> HeaderMap {
-    let text = set_cookie.to_str().expect("ascii Set-Cookie");
-    let pair = text.split(';').next().expect("name=value");
-    let mut headers = HeaderMap::new();
-    headers.insert(COOKIE, HeaderValue::from_str(pair).expect("cookie pair"));
-    headers
 }
 
 #[tokio::test]
@@ -223,10 +201,7 @@ async fn one_hash_per_session_with_data_and_metadata_fields_and_a_redis_expiry()
 async fn an_entry_with_m_e_in_the_past_is_not_returned_even_before_redis_reclaims_it() {
     let Some(url) = redis_url() else { return };
     let prefix = unique_prefix("past");
-    let store = RedisStore::connect(&url)
-        .await
-        .expect("connect")
-        .with_prefix(&prefix);
+    let store = connect(&url, &prefix).await;
     let key = hyper_session::StoreKey::from_bytes([7; 32]);
     let name = format!("{prefix}{}", key.to_hex());
     let mut conn = raw(&url).await;
@@ -326,37 +301,43 @@ fn forward_replies(mut server: TcpStream, mut client: TcpStream, log: &Mutex<Vec
 }
 
 /// Copies RESP requests from `client` to `server`, logging each command
-/// into the open batch.
+/// into the open batch. What the client wrote at once (all it has sent
+/// that is already here) is logged before any of it goes on, so Redis's
+/// first answer cannot split one pipeline into two batches.
 fn forward_commands(client: TcpStream, mut server: TcpStream, log: &Mutex<Vec<Vec<String>>>) {
     let mut reader = BufReader::new(client);
     let mut line = String::new();
+    let (mut pending, mut names) = (Vec::new(), Vec::new());
     loop {
         line.clear();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
             let _ = server.shutdown(Shutdown::Both);
             return;
         }
-        let mut request = line.clone().into_bytes();
+        pending.extend_from_slice(line.as_bytes());
         let count: usize = line[1..].trim().parse().expect("a RESP array header");
-        let mut name = String::new();
         for i in 0..count {
             line.clear();
             reader.read_line(&mut line).expect("bulk header");
-            request.extend_from_slice(line.as_bytes());
+            pending.extend_from_slice(line.as_bytes());
             let len: usize = line[1..].trim().parse().expect("a bulk length");
             let mut bulk = vec![0; len + 2];
             reader.read_exact(&mut bulk).expect("bulk");
             if i == 0 {
-                name = String::from_utf8_lossy(&bulk[..len]).to_uppercase();
+                names.push(String::from_utf8_lossy(&bulk[..len]).to_uppercase());
             }
-            request.extend_from_slice(&bulk);
+            pending.extend_from_slice(&bulk);
+        }
+        if !reader.buffer().is_empty() {
+            continue;
         }
         if let Some(open) = log.lock().expect("lock").last_mut() {
-            open.push(name);
+            open.append(&mut names);
         }
-        if server.write_all(&request).is_err() {
+        if server.write_all(&pending).is_err() {
             return;
         }
+        pending.clear();
     }
 }
 
@@ -522,10 +503,7 @@ async fn one_round_trip_to_load_one_to_commit_none_without_a_cookie() {
 async fn sessions_with_hundreds_of_keys_are_written_and_changed() {
     let Some(url) = redis_url() else { return };
     let prefix = unique_prefix("many-keys");
-    let store = RedisStore::connect(&url)
-        .await
-        .expect("connect")
-        .with_prefix(&prefix);
+    let store = connect(&url, &prefix).await;
     let key = hyper_session::StoreKey::from_bytes([9; 32]);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -556,5 +534,117 @@ async fn sessions_with_hundreds_of_keys_are_written_and_changed() {
     assert_eq!(expected.data.len(), 1_000);
     assert_eq!(store.load(&key).await.expect("load"), Some(expected));
     store.delete(&key).await.expect("delete");
+    assert_eq!(cleanup(&url, &prefix).await, 0);
+}
+
+/// A fragment (what a write losing a race with a logout leaves: data and
+/// `m:e`, no `m:c`) is dead to every operation.
+#[tokio::test]
+async fn a_fragment_is_dead_to_load_update_delete_and_move() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix("fragment");
+    let store = connect(&url, &prefix).await;
+    let mut conn = raw(&url).await;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    let later = u64::try_from(now).expect("ms") + 60_000;
+    let fragment = |byte: u8| {
+        let key = hyper_session::StoreKey::from_bytes([byte; 32]);
+        (key, format!("{prefix}{}", key.to_hex()))
+    };
+    async fn plant(conn: &mut ConnectionManager, name: &str, later: u64) {
+        let _: () = redis::cmd("HSET")
+            .arg(name)
+            .arg("m:e")
+            .arg(later)
+            .arg("d:test_counter")
+            .arg("3")
+            .query_async(conn)
+            .await
+            .expect("HSET");
+        let _: () = conn.expire(name, 60).await.expect("EXPIRE");
+    }
+    let update = Update::new(later).set("test_counter", "4");
+
+    let (key, name) = fragment(1);
+    plant(&mut conn, &name, later).await;
+    assert_eq!(
+        store.load(&key).await.expect("load"),
+        None,
+        "load ignores a fragment"
+    );
+    assert!(
+        !store.delete(&key).await.expect("delete"),
+        "deleting a fragment reports that no live session ended"
+    );
+    assert!(
+        !conn.exists::<_, bool>(&name).await.expect("EXISTS"),
+        "and removes it"
+    );
+
+    plant(&mut conn, &name, later).await;
+    assert!(
+        !store.update(&key, &update).await.expect("update"),
+        "an update that lands on a fragment reports not saved"
+    );
+    assert!(
+        !conn.exists::<_, bool>(&name).await.expect("EXISTS"),
+        "and removes what it wrote"
+    );
+
+    plant(&mut conn, &name, later).await;
+    let (to, to_name) = fragment(2);
+    let mover = store
+        .capabilities()
+        .atomic_move()
+        .expect("Redis moves atomically");
+    assert!(
+        !mover.move_to(&key, &to, &update).await.expect("move"),
+        "a fragment is never moved to a live id"
+    );
+    assert_eq!(store.load(&to).await.expect("load"), None);
+    assert!(!conn.exists::<_, bool>(&to_name).await.expect("EXISTS"));
+    assert_eq!(cleanup(&url, &prefix).await, 0, "nothing left behind");
+}
+
+/// The store resends a call once when its connection drops; a move whose
+/// first run did happen (its answer lost) must not then delete the moved
+/// session when the resent `RENAMENX` finds the old name gone.
+#[tokio::test]
+async fn a_move_run_twice_keeps_the_moved_session() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix("move-twice");
+    let store = connect(&url, &prefix).await;
+    let now = u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_millis(),
+    )
+    .expect("ms");
+    let (from, to) = (
+        hyper_session::StoreKey::from_bytes([3; 32]),
+        hyper_session::StoreKey::from_bytes([4; 32]),
+    );
+    let data = [("user".to_owned(), "\"ada\"".to_owned())].into();
+    assert!(store
+        .create(&from, &Record::new(data, now, now, now + 60_000))
+        .await
+        .expect("create"));
+    let update = Update::new(now + 60_000).renewed_at(now);
+    let mover = store.capabilities().atomic_move().expect("a move");
+    assert!(mover.move_to(&from, &to, &update).await.expect("move"));
+    assert!(
+        mover
+            .move_to(&from, &to, &update)
+            .await
+            .expect("move again"),
+        "the second run finds the session already moved"
+    );
+    let moved = store.load(&to).await.expect("load").expect("still there");
+    assert_eq!(moved.data["user"], "\"ada\"");
+    assert!(store.delete(&to).await.expect("delete"));
     assert_eq!(cleanup(&url, &prefix).await, 0);
 }
