@@ -32,9 +32,32 @@
 //! # }
 //! ```
 //!
-//! `#[with_session]` works on axum handlers too, when they take the
-//! `Request` (`axum::extract::Request`, the whole request) and return a
+//! `#[with_session]` works on axum handlers too, when they take the whole
+//! `Request` (`axum::extract::Request`, as the last argument) and return a
 //! response: the session is then the attribute's own, no layer needed.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use axum::extract::Request;
+//! use axum::response::Response;
+//! use axum::{routing::get, Router};
+//! use hyper_session::{with_session, Session};
+//! use tower::ServiceExt as _;
+//!
+//! #[with_session(secure = false)]
+//! async fn counter(_req: Request, session: &mut Session) -> Response {
+//!     let n = session.get::<u64>("n").ok().flatten().unwrap_or(0) + 1;
+//!     let _ = session.insert("n", n);
+//!     Response::new(n.to_string().into())
+//! }
+//!
+//! let app = Router::new().route("/", get(counter));
+//! let response = app.oneshot(Request::new(axum::body::Body::empty())).await?;
+//! assert!(response.headers()["set-cookie"].to_str()?.starts_with("sid="));
+//! # Ok(())
+//! # }
+//! ```
 
 use std::future::{ready, Future};
 
