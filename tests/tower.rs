@@ -222,3 +222,32 @@ async fn without_a_manager_the_process_default_serves() {
     let cookies: Vec<_> = response.headers().get_all("set-cookie").iter().collect();
     assert_eq!(cookies.len(), 1, "{cookies:?}");
 }
+
+/// A client that goes away drops the request's future before any commit:
+/// a handle kept past that point fails loudly too.
+#[tokio::test]
+async fn a_write_after_a_cancelled_request_fails_loudly() {
+    let (kept_tx, kept_rx) = tokio::sync::oneshot::channel::<SharedSession>();
+    let kept_tx = Arc::new(std::sync::Mutex::new(Some(kept_tx)));
+    let service = ServiceBuilder::new()
+        .layer(SessionLayer::new(&CONFIG))
+        .service_fn(move |req: Request<()>| {
+            let session = req.extensions().get::<SharedSession>().cloned();
+            if let Some(tx) = kept_tx.lock().expect("lock").take() {
+                let _ = tx.send(session.expect("the layer"));
+            }
+            // Never answers: the caller gives up first.
+            std::future::pending::<Result<Response<String>, Infallible>>()
+        });
+    let cancelled = tokio::time::timeout(
+        std::time::Duration::from_millis(50),
+        service.oneshot(Request::new(())),
+    )
+    .await;
+    assert!(cancelled.is_err(), "the request was cancelled");
+    let kept = kept_rx.await.expect("the handler kept a handle");
+    assert!(matches!(
+        kept.insert("late", true),
+        Err(SessionError::Committed)
+    ));
+}

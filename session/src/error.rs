@@ -56,9 +56,9 @@ pub enum SessionError {
     },
     /// The session was used through the tower layer's `SharedSession`
     /// after the layer had committed it with the response (a handle kept in
-    /// a spawned task or a streaming body), or discarded it because the
-    /// service failed.
-    #[error("the session was already saved with the response (or discarded with the service's error), so this use of it cannot take effect; use the session before the handler returns, not in a spawned task or a response body")]
+    /// a spawned task or a streaming body), or after the request ended
+    /// without a commit (the service failed, or the request was cancelled).
+    #[error("the session was already saved with the response (or the request ended without saving it), so this use of it cannot take effect; use the session before the handler returns, not in a spawned task or a response body")]
     Committed,
 }
 

@@ -243,16 +243,28 @@ where
                     Err(error) => return Ok(failed(&error, hook)),
                 };
                 let shared = SharedSession::new(session);
-                req.extensions_mut().insert(shared.clone());
+                let slot = EmptiedOnDrop(shared.clone());
+                req.extensions_mut().insert(shared);
                 let output = inner.call(req).await;
                 // From here on the handle is empty: a write through a copy
                 // kept elsewhere fails loudly instead of being lost.
-                match shared.take() {
+                match slot.0.take() {
                     Some(session) => commit(&manager, config, session, output, hook).await,
                     None => output,
                 }
             }),
         }
+    }
+}
+
+/// Empties the handle when the request's future ends without reaching the
+/// commit (cancelled by a client that went away, or a panic), so that
+/// copies kept elsewhere fail loudly then too.
+struct EmptiedOnDrop(SharedSession);
+
+impl Drop for EmptiedOnDrop {
+    fn drop(&mut self) {
+        self.0.take();
     }
 }
 
@@ -283,7 +295,8 @@ impl<T, E> Future for ResponseFuture<T, E> {
 /// service returns, the layer takes the session out to commit it: from
 /// then on, every use of a handle kept elsewhere (in a spawned task, in a
 /// streaming body) fails with [`SessionError::Committed`] and logs a
-/// warning, rather than being lost without a trace.
+/// warning, rather than being lost without a trace; so does every use after
+/// the request ended without a commit (an `Err`, a cancelled request).
 ///
 /// # Example
 ///
