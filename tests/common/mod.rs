@@ -5,6 +5,10 @@
 
 pub mod lifecycle;
 pub mod logs;
+#[cfg(feature = "postgres")]
+pub mod pg_env;
+#[cfg(feature = "postgres")]
+pub mod pg_proxy;
 pub mod redis_env;
 
 use std::future::Future;
