@@ -179,7 +179,8 @@ impl SqliteStore {
     /// How long a statement waits for another process's lock on the
     /// database before it fails.
     pub const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
-    /// How long a call waits for a connection of this process's pools.
+    /// How long a call waits for a connection of this process's pools,
+    /// unless [`SqliteStoreBuilder::acquire_timeout`] says otherwise.
     pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
     /// Read connections [`open`](Self::open) and [`connect`](Self::connect)
     /// keep (writes have one of their own).
@@ -221,6 +222,7 @@ impl SqliteStore {
         SqliteStoreBuilder {
             table: TableName::default_table(),
             sweep_every: Some(Self::SWEEP_EVERY),
+            acquire_timeout: Self::ACQUIRE_TIMEOUT,
         }
     }
 
@@ -320,6 +322,7 @@ impl fmt::Debug for SqliteStore {
 pub struct SqliteStoreBuilder {
     table: TableName,
     sweep_every: Option<Duration>,
+    acquire_timeout: Duration,
 }
 
 impl SqliteStoreBuilder {
@@ -349,6 +352,17 @@ impl SqliteStoreBuilder {
     #[must_use]
     pub fn no_background_sweep(mut self) -> Self {
         self.sweep_every = None;
+        self
+    }
+
+    /// How long [`open`](Self::open) and [`connect`](Self::connect)'s pools
+    /// let a call wait for a connection (default
+    /// [`SqliteStore::ACQUIRE_TIMEOUT`]); keep it below the manager's
+    /// `store_timeout`, so that a burst of writes is answered with 503s
+    /// rather than held.
+    #[must_use]
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
         self
     }
 
@@ -386,10 +400,11 @@ impl SqliteStoreBuilder {
             // lose the last commits, which for sessions is a sign-in.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(SqliteStore::BUSY_TIMEOUT);
+        let acquire_timeout = self.acquire_timeout;
         let pools = |max| {
             SqlitePoolOptions::new()
                 .max_connections(max)
-                .acquire_timeout(SqliteStore::ACQUIRE_TIMEOUT)
+                .acquire_timeout(acquire_timeout)
                 .test_before_acquire(false)
         };
         let open_failure = |e| failure(format!("cannot open the SQLite database {shown}"), e);
