@@ -2,7 +2,7 @@
 //! attribute macro.
 //!
 //! Only a signed random id lives in the cookie; the data lives on the server
-//! in a [`SessionStore`]: in memory by default ([`MemoryStore`]), in Redis
+//! in a [`SessionStore`](store::SessionStore): in memory by default ([`MemoryStore`]), in Redis
 //! for several processes, or in any store you write.
 //!
 //! # Usage
@@ -50,7 +50,7 @@
 //! several processes, also a managed Redis over TLS with an ACL user;
 //! `PgStore` (feature `postgres`) keeps sessions in the application's own
 //! PostgreSQL, and `SqliteStore` (feature `sqlite`) in a file that survives
-//! restarts. Implement [`SessionStore`] for your own.
+//! restarts. Implement [`SessionStore`](store::SessionStore) for your own.
 //!
 //! # Performance
 //!
