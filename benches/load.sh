@@ -12,6 +12,8 @@
 #
 #   benches/load.sh                                  # memory stores
 #   SESSION_STORE=redis://127.0.0.1:6379/15 benches/load.sh   # Redis stores
+#   SESSION_STORE=postgres://postgres@127.0.0.1:5432/test benches/load.sh
+#                                  # PostgreSQL: ours and tower-sessions-sqlx-store
 #
 # With Redis, name a scratch database (here 15): the runs create hundreds of
 # thousands of sessions there, and the script empties that database
@@ -24,6 +26,14 @@
 # commandstats (those a Lua script runs count too). Round trips are not
 # visible there (a pipeline is several commands in one): they are asserted
 # by session/tests/redis_store.rs through a recording proxy.
+#
+# With PostgreSQL, the script creates a scratch database next to the one
+# the URL names (hs_load_<pid>), runs every server against it, and drops it
+# at exit. The cmd/req column is then transactions per request, from
+# pg_stat_database.xact_commit (every statement outside a transaction is
+# one; tower-sessions' `create` is a transaction of several). Statements
+# and round trips are asserted by session/tests/conformance_postgres.rs
+# through a proxy that reads the protocol.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,9 +54,23 @@ if [[ $STORE == redis://* ]]; then
     redis-cli -u "$STORE" FLUSHDB >/dev/null
     trap 'redis-cli -u "$STORE" FLUSHDB >/dev/null' EXIT
 fi
+PG_ADMIN=""
+if [[ $STORE == postgres://* || $STORE == postgresql://* ]]; then
+    PG_ADMIN=$STORE
+    SCRATCH=hs_load_$$
+    psql "$PG_ADMIN" -qAtc "CREATE DATABASE $SCRATCH" >/dev/null
+    trap 'psql "$PG_ADMIN" -qAtc "DROP DATABASE IF EXISTS $SCRATCH WITH (FORCE)" >/dev/null' EXIT
+    STORE=$(sed -E "s|^([a-z]+://[^/]*)/?[^?]*|\1/$SCRATCH|" <<<"$PG_ADMIN")
+fi
+# Transactions committed in the scratch database so far (flushed by
+# PostgreSQL when a connection ends, so read between servers).
+pg_xacts() {
+    sleep 0.5
+    psql "$PG_ADMIN" -qAtc "SELECT xact_commit FROM pg_stat_database WHERE datname = '$SCRATCH'"
+}
 
 echo "building (release)..." >&2
-cargo build --quiet --release --example counter --example axum --features redis,axum
+cargo build --quiet --release --example counter --example axum --features redis,postgres,axum
 (cd benches/twins && cargo build --quiet --release)
 OURS=target/release/examples/counter
 OURS_AXUM=target/release/examples/axum
@@ -62,13 +86,15 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # run NAME MODE COMMAND...
 run() {
     local name=$1 mode=$2; shift 2
+    local xacts_before=0 warm_line
+    if [[ -n $PG_ADMIN ]]; then xacts_before=$(pg_xacts); fi
     ADDR=127.0.0.1:$PORT SESSION_STORE=$STORE taskset -c "$SERVER_CPU" "$@" >/dev/null 2>&1 &
     local pid=$!
     for _ in $(seq 100); do
         curl -s -o /dev/null "http://127.0.0.1:$PORT/session_test" && break
         sleep 0.05
     done
-    taskset -c "$LOAD_CPU" "$TWINS/loadgen" "http://127.0.0.1:$PORT/session_test" "$CONNECTIONS" 1 "$mode" >/dev/null
+    warm_line=$(taskset -c "$LOAD_CPU" "$TWINS/loadgen" "http://127.0.0.1:$PORT/session_test" "$CONNECTIONS" 1 "$mode")
     if [[ $STORE == redis://* ]]; then redis-cli -u "$STORE" CONFIG RESETSTAT >/dev/null; fi
     local before after line perf_out perf_pid=""
     perf_out=$(mktemp)
@@ -95,6 +121,13 @@ run() {
         cmds=$(awk -v t="$total" -v r="$requests" 'BEGIN {printf "%.2f", t / r}')
     fi
     kill "$pid"; wait "$pid" 2>/dev/null || true
+    if [[ -n $PG_ADMIN ]]; then
+        local xacts_after all_requests
+        xacts_after=$(pg_xacts)
+        # Every request the server answered: the probe, the warm-up, the run.
+        all_requests=$(( $(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$warm_line") + $(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$line") + 1 ))
+        cmds=$(awk -v t="$((xacts_after - xacts_before))" -v r="$all_requests" 'BEGIN {printf "%.2f", t / r}')
+    fi
     local rps p50 p99 errors
     rps=$(sed -E 's/.*rps=([0-9]+).*/\1/' <<<"$line")
     p50=$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$line")

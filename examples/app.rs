@@ -18,7 +18,10 @@
 //! Env: `ADDR` (default `127.0.0.1:3000`), `SESSION_SECRET`, and
 //! `SESSION_STORE` (`memory`, the default, or `redis://...` with
 //! `--features redis`: `rediss://` for TLS, `SESSION_REDIS_CA` for a
-//! private CA, `user:password@` for an ACL user) for a shared store.
+//! private CA, `user:password@` for an ACL user; `postgres://...` with
+//! `--features postgres`; `sqlite://sessions.db` with `--features sqlite`,
+//! where a fixed `SESSION_SECRET` keeps users signed in across restarts)
+//! for a shared store.
 
 use std::convert::Infallible;
 use std::error::Error;
@@ -175,9 +178,11 @@ async fn run() -> Result<(), Box<dyn Error>> {
     }
 }
 
-#[allow(dead_code)] // the end-to-end tests include this file for `route`
+// `pub`, and allowed to be unused: the end-to-end tests include this file
+// for `route`, and run `main` itself to restart the app on a SQLite file.
+#[allow(dead_code)]
 #[tokio::main]
-async fn main() -> ExitCode {
+pub async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

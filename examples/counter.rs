@@ -9,7 +9,9 @@
 //! when set, signs the cookies (otherwise a random per-process key does,
 //! which is all an in-memory store needs); `SESSION_STORE` names the store
 //! (`memory`, the default, or `redis://...` with `--features redis`;
-//! `rediss://` for TLS, `SESSION_REDIS_CA=/path/ca.pem` for a private CA).
+//! `rediss://` for TLS, `SESSION_REDIS_CA=/path/ca.pem` for a private CA;
+//! `postgres://user@host/db` with `--features postgres`;
+//! `sqlite://sessions.db` with `--features sqlite`).
 
 use std::convert::Infallible;
 use std::error::Error;

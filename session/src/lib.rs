@@ -60,8 +60,11 @@
 //! [`MemoryStore`] is the default: bounded in sessions, bytes and bytes per
 //! session, and its eviction keeps the visitors who come back through a
 //! flood of new ones. `RedisStore` (feature `redis`) serves several
-//! processes, also a managed Redis over TLS with an ACL user. Implement
-//! [`store::SessionStore`] for your own.
+//! processes, also a managed Redis over TLS with an ACL user; `PgStore`
+//! (feature `postgres`) keeps sessions in the application's own
+//! PostgreSQL, and `SqliteStore` (feature `sqlite`) in a file that
+//! survives restarts. Implement [`SessionStore`](store::SessionStore) for
+//! your own.
 //!
 //! # Performance
 //!
@@ -120,8 +123,16 @@ pub use id::{Fingerprint, StoreKey};
 pub use manager::{Sessions, SessionsBuilder};
 pub use response::{service_unavailable, ErrorBody, HandlerOutput};
 pub use session::Session;
+/// The `sqlx` this crate's SQL stores are built on, to make a pool of the
+/// same version for `PgStore::from_pool` or `SqliteStore::from_pool`.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use sqlx;
 pub use store::memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use store::postgres::{PgStore, PgStoreBuilder};
 #[cfg(feature = "redis")]
 pub use store::redis::{RedisConfig, RedisStore};
+#[cfg(feature = "sqlite")]
+pub use store::sqlite::{SqliteStore, SqliteStoreBuilder};
 #[cfg(feature = "tower")]
 pub use tower::{SessionLayer, SharedSession};

@@ -507,8 +507,12 @@ impl SessionsBuilder {
 
     /// Opens the store a URL names, as the examples read `SESSION_STORE`:
     /// `memory` (or an empty string), `redis://`, `rediss://`, `valkey://`
-    /// and `valkeys://` (feature `redis`; see [`tls_ca_file`](Self::tls_ca_file)). A scheme whose feature is off, or an unknown one, is
-    /// refused with an error that says what to do.
+    /// and `valkeys://` (feature `redis`; see [`tls_ca_file`](Self::tls_ca_file)),
+    /// `postgres://` and `postgresql://` (feature `postgres`), and
+    /// `sqlite://relative/path.db` or `sqlite:///absolute/path.db` (feature
+    /// `sqlite`; the file is created if missing). The SQL stores' tables
+    /// are created if missing (`migrate`). A scheme whose feature is off,
+    /// or an unknown one, is refused with an error that says what to do.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

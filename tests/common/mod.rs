@@ -9,6 +9,10 @@ pub mod counter_server;
 pub mod layered;
 pub mod lifecycle;
 pub mod logs;
+#[cfg(feature = "postgres")]
+pub mod pg_env;
+#[cfg(feature = "postgres")]
+pub mod pg_proxy;
 pub mod redis_env;
 
 use std::future::Future;

@@ -21,11 +21,21 @@ use crate::id::StoreKey;
 
 pub(crate) mod capability;
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(crate) mod sql;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod sweeper;
 pub(crate) mod url;
 
 pub use capability::{AtomicMove, Capabilities, Sweep};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use sql::InvalidTableName;
 
 /// A boxed future, the return type of the optional capabilities' methods
 /// (they are called through `dyn`).

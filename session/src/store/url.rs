@@ -24,6 +24,8 @@ pub(crate) async fn open(
     }
     match scheme(url) {
         Some("redis" | "rediss" | "valkey" | "valkeys") => redis(url, options).await,
+        Some("postgres" | "postgresql") => postgres(url).await,
+        Some("sqlite") => sqlite(url).await,
         Some(scheme) => Err(StoreUrlError::UnknownScheme {
             scheme: scheme.to_owned(),
         }),
@@ -61,6 +63,43 @@ async fn redis(_url: &str, _: &UrlOptions) -> Result<Box<dyn DynStore>, StoreUrl
     Err(StoreUrlError::FeatureDisabled {
         scheme: "redis",
         feature: "redis",
+    })
+}
+
+/// A PostgreSQL store with its table created if missing, so that an
+/// example runs against an empty database.
+#[cfg(feature = "postgres")]
+async fn postgres(url: &str) -> Result<Box<dyn DynStore>, StoreUrlError> {
+    let store = crate::PgStore::connect(url)
+        .await
+        .map_err(StoreUrlError::Connect)?;
+    store.migrate().await.map_err(StoreUrlError::Connect)?;
+    Ok(Box::new(store))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn postgres(_: &str) -> Result<Box<dyn DynStore>, StoreUrlError> {
+    Err(StoreUrlError::FeatureDisabled {
+        scheme: "postgres",
+        feature: "postgres",
+    })
+}
+
+/// A SQLite store on a file (created if missing), with its table.
+#[cfg(feature = "sqlite")]
+async fn sqlite(url: &str) -> Result<Box<dyn DynStore>, StoreUrlError> {
+    let store = crate::SqliteStore::connect(url)
+        .await
+        .map_err(StoreUrlError::Connect)?;
+    store.migrate().await.map_err(StoreUrlError::Connect)?;
+    Ok(Box::new(store))
+}
+
+#[cfg(not(feature = "sqlite"))]
+async fn sqlite(_: &str) -> Result<Box<dyn DynStore>, StoreUrlError> {
+    Err(StoreUrlError::FeatureDisabled {
+        scheme: "sqlite",
+        feature: "sqlite",
     })
 }
 

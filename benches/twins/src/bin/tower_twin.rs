@@ -1,5 +1,7 @@
-//! examples/counter.rs on tower-sessions: its MemoryStore, or its Redis
-//! store when `SESSION_STORE=redis://...`; same endpoint and cookie options.
+//! examples/counter.rs on tower-sessions: its MemoryStore, its Redis store
+//! when `SESSION_STORE=redis://...`, or its sqlx PostgreSQL store
+//! (tower-sessions-sqlx-store) when `SESSION_STORE=postgres://...`; same
+//! endpoint and cookie options.
 
 use std::convert::Infallible;
 
@@ -42,6 +44,20 @@ async fn main() {
             pool.connect();
             pool.wait_for_connect().await.expect("redis connect");
             run(tower_sessions_redis_store::RedisStore::new(pool)).await;
+        }
+        Ok(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            // The same pool settings as hyper-session's `PgStore::connect`,
+            // so that the stores are compared, not the pool options.
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(std::time::Duration::from_secs(1))
+                .test_before_acquire(false)
+                .connect(&url)
+                .await
+                .expect("postgres connect");
+            let store = tower_sessions_sqlx_store::PostgresStore::new(pool);
+            store.migrate().await.expect("tower-sessions migration");
+            run(store).await;
         }
         _ => run(tower_sessions::MemoryStore::default()).await,
     }

@@ -1,10 +1,12 @@
 use hyper::{Request, Response};
 use hyper_session::{with_session, Session};
 
+struct Page;
+
 #[with_session]
-async fn handler(_req: Request<String>, session: &mut Session) -> String {
+async fn handler(_req: Request<String>, session: &mut Session) -> Page {
     let _ = session;
-    String::new()
+    Page
 }
 
 fn main() {}

@@ -1,0 +1,127 @@
+//! The PostgreSQL store when the network to PostgreSQL is cut (a TCP proxy
+//! closes every connection and refuses new ones): requests get 503 with
+//! `Retry-After` quickly, nothing panics, and the first request after the
+//! network is back works, with the session intact, without a restart.
+#![cfg(feature = "postgres")]
+
+mod common;
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::pg_env::Scratch;
+use common::pg_proxy::PgProxy;
+use common::{browser, plain, spawn};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_session::{with_session, PgStore, Session, Sessions};
+
+#[with_session(secure = false, idle_timeout = 60, manager = sessions)]
+async fn count(
+    _req: Request<Incoming>,
+    session: &mut Session,
+    sessions: Sessions,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let n = session.get::<u64>("n").expect("a number").unwrap_or(0) + 1;
+    session.insert("n", n).expect("fits");
+    Ok(Response::new(Full::from(format!("{{\"n\":{n}}}"))))
+}
+
+async fn n(response: reqwest::Response) -> u64 {
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.expect("json");
+    body["n"].as_u64().expect("n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_to_postgres_gives_503_fast_and_the_next_request_after_it_works() {
+    let Some(scratch) = Scratch::new("outage").await else {
+        return;
+    };
+    let proxy = PgProxy::start(scratch.upstream());
+    let store = PgStore::connect(&scratch.url_via(Some(proxy.addr)))
+        .await
+        .expect("connect through the proxy");
+    store.migrate().await.expect("migrate");
+    let sessions = Sessions::builder()
+        .secret("outage test secret, 32 bytes or more")
+        .store(store)
+        .build()
+        .expect("valid manager");
+    let url = format!(
+        "{}/count",
+        spawn(move |req| count(req, sessions.clone())).await
+    );
+    let client = browser();
+    // Several connections in the pool, all of which the cut kills.
+    let warm: Vec<_> = (0..4).map(|_| plain().get(&url).send()).collect();
+    for response in futures_util::future::join_all(warm).await {
+        assert_eq!(response.expect("request").status(), 200);
+    }
+    assert_eq!(n(client.get(&url).send().await.expect("request")).await, 1);
+    assert_eq!(n(client.get(&url).send().await.expect("request")).await, 2);
+
+    proxy.cut();
+    let mut slowest = Duration::ZERO;
+    for attempt in 0..3 {
+        // With a cookie (the load fails) and without one (the create fails).
+        for c in [&client, &plain()] {
+            let started = Instant::now();
+            let response = c.get(&url).send().await.expect("a response, not a hang");
+            let took = started.elapsed();
+            assert_eq!(response.status(), 503, "attempt {attempt}");
+            assert_eq!(
+                response.headers().get("retry-after").map(|v| v.as_bytes()),
+                Some(&b"1"[..]),
+                "a 503 says when to retry"
+            );
+            assert!(
+                took < Duration::from_secs(3),
+                "a cut must fail a request fast, took {took:?}"
+            );
+            slowest = slowest.max(took);
+        }
+    }
+    println!("slowest 503 while PostgreSQL was cut off: {slowest:?}");
+
+    // Back: the very next request works, on the same session.
+    proxy.restore();
+    assert_eq!(n(client.get(&url).send().await.expect("request")).await, 3);
+    assert_eq!(n(client.get(&url).send().await.expect("request")).await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_killed_while_nobody_asked_are_replaced_without_a_failed_request() {
+    let Some(scratch) = Scratch::new("killed").await else {
+        return;
+    };
+    let proxy = PgProxy::start(scratch.upstream());
+    let store = PgStore::connect(&scratch.url_via(Some(proxy.addr)))
+        .await
+        .expect("connect through the proxy");
+    store.migrate().await.expect("migrate");
+    let sessions = Sessions::builder()
+        .secret("outage test secret, 32 bytes or more")
+        .store(store)
+        .build()
+        .expect("valid manager");
+    let url = format!(
+        "{}/count",
+        spawn(move |req| count(req, sessions.clone())).await
+    );
+    let client = browser();
+    let warm: Vec<_> = (0..4).map(|_| plain().get(&url).send()).collect();
+    for response in futures_util::future::join_all(warm).await {
+        assert_eq!(response.expect("request").status(), 200);
+    }
+    assert_eq!(n(client.get(&url).send().await.expect("request")).await, 1);
+    // A blip: every connection dies, and the network is back before the
+    // next request (a PostgreSQL restart looks the same to the pool).
+    proxy.cut();
+    proxy.restore();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(n(client.get(&url).send().await.expect("request")).await, 2);
+    assert_eq!(n(client.get(&url).send().await.expect("request")).await, 3);
+}

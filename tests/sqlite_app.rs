@@ -1,0 +1,230 @@
+//! `examples/app.rs` on a SQLite file: a signed-in user is still signed in
+//! after the server restarts (the example's own `main`, run twice in child
+//! processes with the same `SESSION_STORE` and `SESSION_SECRET`); and a
+//! database that another process keeps locked gives 503, not a hang.
+#![cfg(feature = "sqlite")]
+
+mod common;
+
+// The example brings its own copy of `support`, as `common` does.
+#[allow(dead_code, clippy::duplicate_mod)]
+#[path = "../examples/app.rs"]
+mod app;
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::{browser, plain, spawn};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_session::sqlx::{self, Connection as _};
+use hyper_session::{with_session, Session, Sessions, SqliteStore};
+use serde_json::{json, Value};
+
+const CHILD: &str = "HYPER_SESSION_TEST_APP_CHILD";
+
+/// In a child process (env `HYPER_SESSION_TEST_APP_CHILD`): the example
+/// app's `main`, serving until it is killed. Elsewhere: nothing.
+#[test]
+fn app_main_in_a_child_process() {
+    if std::env::var_os(CHILD).is_some() {
+        let _ = app::main();
+    }
+}
+
+/// A directory only one test uses, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> Self {
+        let nanos = std::time::UNIX_EPOCH
+            .elapsed()
+            .expect("clock")
+            .subsec_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "hyper-session-app-{test}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The example app in a child process, killed (and reaped) on drop.
+struct App(Child);
+
+impl App {
+    fn start(store: &str, addr: &str) -> Self {
+        let child = Command::new(std::env::current_exe().expect("the test binary"))
+            .args(["--exact", "app_main_in_a_child_process", "--nocapture"])
+            .env(CHILD, "1")
+            .env("SESSION_STORE", store)
+            .env("SESSION_SECRET", "restart test secret, fixed, 32 bytes+")
+            .env("ADDR", addr)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("run the test binary again");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the app did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self(child)
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn body(response: reqwest::Response) -> Value {
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("json")
+}
+
+#[tokio::test]
+async fn a_signed_in_user_is_still_signed_in_after_the_app_restarts() {
+    let dir = TempDir::new("restart");
+    let db = dir.0.join("sessions.db");
+    let store = format!("sqlite://{}", db.display());
+    let addr = format!("127.0.0.1:{}", common::redis_env::free_port());
+    let base = format!("http://{addr}");
+    // A browser that keeps cookies but no connection: the server it was
+    // connected to is gone after the restart.
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+
+    let first = App::start(&store, &addr);
+    assert!(db.exists(), "the database file is created at start-up");
+    assert_eq!(
+        body(
+            client
+                .post(format!("{base}/login?user=ada"))
+                .send()
+                .await
+                .expect("login")
+        )
+        .await,
+        json!({ "user": "ada" })
+    );
+    assert_eq!(
+        body(
+            client
+                .get(format!("{base}/session_test"))
+                .send()
+                .await
+                .expect("count")
+        )
+        .await,
+        json!({ "test_counter": 1 })
+    );
+    drop(first);
+
+    let _second = App::start(&store, &addr);
+    assert_eq!(
+        body(client.get(format!("{base}/me")).send().await.expect("me")).await,
+        json!({ "user": "ada" }),
+        "still signed in after the restart"
+    );
+    assert_eq!(
+        body(
+            client
+                .get(format!("{base}/session_test"))
+                .send()
+                .await
+                .expect("count")
+        )
+        .await,
+        json!({ "test_counter": 2 })
+    );
+    body(
+        client
+            .post(format!("{base}/logout"))
+            .send()
+            .await
+            .expect("logout"),
+    )
+    .await;
+    assert_eq!(
+        body(client.get(format!("{base}/me")).send().await.expect("me")).await,
+        json!({ "user": null })
+    );
+}
+
+#[with_session(secure = false, idle_timeout = 60, manager = sessions)]
+async fn count(
+    _req: Request<Incoming>,
+    session: &mut Session,
+    sessions: Sessions,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let n = session.get::<u64>("n").expect("a number").unwrap_or(0) + 1;
+    session.insert("n", n).expect("fits");
+    Ok(Response::new(Full::from(format!("{{\"n\":{n}}}"))))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_locked_past_busy_timeout_gives_503_not_a_hang() {
+    let dir = TempDir::new("locked");
+    let url = format!("sqlite://{}", dir.0.join("sessions.db").display());
+    let store = SqliteStore::connect(&url).await.expect("open");
+    store.migrate().await.expect("migrate");
+    let sessions = Sessions::builder()
+        .secret("locked test secret, 32 bytes or more!")
+        .store(store)
+        .build()
+        .expect("valid manager");
+    let base = format!(
+        "{}/count",
+        spawn(move |req| count(req, sessions.clone())).await
+    );
+    let client = browser();
+    assert_eq!(
+        body(client.get(&base).send().await.expect("request")).await,
+        json!({ "n": 1 })
+    );
+
+    // Another process takes the write lock and keeps it.
+    let mut other = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("connect");
+    sqlx::raw_sql("BEGIN EXCLUSIVE")
+        .execute(&mut other)
+        .await
+        .expect("lock");
+    for c in [&client, &plain()] {
+        let started = Instant::now();
+        let response = c.get(&base).send().await.expect("a response, not a hang");
+        let took = started.elapsed();
+        assert_eq!(response.status(), 503);
+        assert!(response.headers().contains_key("retry-after"));
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+    }
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut other)
+        .await
+        .expect("unlock");
+    assert_eq!(
+        body(client.get(&base).send().await.expect("request")).await,
+        json!({ "n": 2 })
+    );
+}
