@@ -118,7 +118,7 @@ pub enum RequestError {
 pub enum StoreUrlError {
     /// The scheme is not one this crate knows.
     #[error(
-        "unknown session store scheme `{scheme}`; expected `memory`, `redis://`, `rediss://`, `valkey://` or `valkeys://`"
+        "unknown session store scheme `{scheme}`; expected `memory`, `redis://`, `rediss://`, `valkey://`, `valkeys://`, or one of these with `+cluster` (`redis+cluster://`)"
     )]
     UnknownScheme {
         /// The scheme given (the part before `://`).

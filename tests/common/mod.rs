@@ -6,6 +6,7 @@
 pub mod counter_server;
 pub mod lifecycle;
 pub mod logs;
+pub mod redis_cluster;
 pub mod redis_env;
 
 use std::future::Future;

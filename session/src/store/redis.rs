@@ -6,8 +6,12 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ConnectionAddr, ErrorKind, IntoConnectionInfo, RedisError};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{
+    Cmd, ConnectionAddr, ErrorKind, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
@@ -22,6 +26,8 @@ const DATA: &str = "d:";
 const CREATED: &str = "m:c";
 const RENEWED: &str = "m:r";
 const EXPIRES: &str = "m:e";
+/// Suffix of the staging key a `create` builds the hash under.
+const STAGING: &str = ":new";
 
 /// Sessions in Redis, shared by every process that connects to it
 /// (feature `redis`).
@@ -111,8 +117,51 @@ const EXPIRES: &str = "m:e";
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    connection: Conn,
     prefix: String,
+    /// How long a write that must reach a replica waits for one (`WAIT 1
+    /// <ms>`); `None`: nothing waits.
+    replica_wait: Option<Duration>,
+    /// Whether every commit waits for a replica, not only logouts.
+    durable: bool,
+}
+
+/// The connection: to one Redis (the connection manager reconnects by
+/// itself) or to a cluster (the cluster connection follows `MOVED` and
+/// `ASK`, and finds the new master after a failover). Both run the same
+/// pipelines.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
 }
 
 impl RedisStore {
@@ -123,13 +172,18 @@ impl RedisStore {
     /// connection attempt, at start-up and on every reconnection.
     pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
     /// How long [`connect`](Self::connect)'s connection waits for the answer
-    /// to one command.
+    /// to one command (plus the replica wait, if one is set: see
+    /// [`RedisConfig::wait_for_replica`]).
     pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
+    /// How long a write waits for a replica when
+    /// [`RedisConfig::wait_for_replica`] is on without a duration of its
+    /// own ([`RedisConfig::durable_commits`], the examples).
+    pub const DEFAULT_REPLICA_WAIT: Duration = Duration::from_millis(500);
 
     /// Connects to the Redis at `url` with [`connection_config`](Self::connection_config);
     /// the same as `RedisStore::builder(url).connect()`, where
     /// [`builder`](Self::builder) tells the URL forms apart and has the
-    /// option for a private CA.
+    /// options for a private CA and replicas.
     ///
     /// # Errors
     ///
@@ -150,12 +204,17 @@ impl RedisStore {
     ///   server's certificate checked against the system's root
     ///   certificates, or against a private CA given with
     ///   [`RedisConfig::ca_file`] or [`RedisConfig::ca_pem`];
-    /// - `valkey://` and `valkeys://`: the same as `redis://` and `rediss://`.
+    /// - `valkey://` and `valkeys://`: the same as `redis://` and `rediss://`;
+    /// - `redis+cluster://[[user]:password@]host:port[,host:port...]` (and
+    ///   `rediss+cluster://`, `valkey+cluster://`, `valkeys+cluster://`): a
+    ///   Redis Cluster, reached through any of the listed nodes (the
+    ///   others are found from them). A `/db` path is refused: a cluster
+    ///   has only database 0. See [Cluster mode](RedisStore#cluster-mode).
     ///
     /// `user` is a Redis ACL user (Redis 6 and later; without it, the
     /// password is the `default` user's, as with `requirepass`). Characters
-    /// such as `@`, `:` or `/` in the user name or password must be
-    /// percent-encoded (`%40`, `%3A`, `%2F`).
+    /// such as `@`, `:`, `/` or `,` in the user name or password must be
+    /// percent-encoded (`%40`, `%3A`, `%2F`, `%2C`).
     ///
     /// # Example
     ///
@@ -169,6 +228,12 @@ impl RedisStore {
     ///     .connect()
     ///     .await?
     ///     .with_prefix("myapp:session:");
+    ///
+    /// // A cluster of masters with a replica each: logouts wait for a replica.
+    /// let store = RedisStore::builder("redis+cluster://10.0.0.1:6379,10.0.0.2:6379")
+    ///     .wait_for_replica(RedisStore::DEFAULT_REPLICA_WAIT)
+    ///     .connect()
+    ///     .await?;
     /// # Ok(())
     /// # }
     /// ```
@@ -176,6 +241,8 @@ impl RedisStore {
         RedisConfig {
             url: url.into(),
             ca: None,
+            replica_wait: None,
+            durable: false,
         }
     }
 
@@ -187,25 +254,80 @@ impl RedisStore {
     /// (`rustls::crypto::ring::default_provider().install_default()`);
     /// [`RedisConfig::connect`] does that for you.
     pub fn from_connection(connection: ConnectionManager) -> Self {
+        Self::with_connection(Conn::Single(connection))
+    }
+
+    /// Like [`from_connection`](Self::from_connection), for a Redis
+    /// Cluster: a connection made with `redis::cluster::ClusterClient`
+    /// (feature `cluster-async` of the `redis` crate). The store then uses
+    /// the [cluster layout](RedisStore#cluster-mode). Give the client a
+    /// connection and a response timeout, and retry waits short enough
+    /// that a call ends within the manager's `store_timeout`.
+    pub fn from_cluster_connection(connection: ClusterConnection) -> Self {
+        Self::with_connection(Conn::Cluster(connection))
+    }
+
+    fn with_connection(connection: Conn) -> Self {
         Self {
             connection,
             prefix: Self::DEFAULT_PREFIX.to_owned(),
+            replica_wait: None,
+            durable: false,
         }
     }
 
     /// Stores sessions under keys that start with `prefix` instead of
     /// [`DEFAULT_PREFIX`](Self::DEFAULT_PREFIX), e.g. to keep two
     /// applications apart in one Redis. Every process of one application
-    /// must use the same prefix.
+    /// must use the same prefix. In cluster mode, a prefix with a `}`
+    /// could hold the hash tag and put every session in one slot: keep
+    /// braces out of it.
     #[must_use]
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
+        if self.is_cluster() && self.prefix.contains('{') && self.prefix.contains('}') {
+            tracing::warn!(
+                "the Redis key prefix holds braces: in cluster mode they may make the hash tag \
+                 and put every session in one slot"
+            );
+        }
         self
     }
 
     /// The key prefix in use.
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// Makes writes that must survive a failover wait until a replica has
+    /// them (`WAIT 1 <timeout>` in the same pipeline): logouts always, and
+    /// every commit with [`with_durable_commits`](Self::with_durable_commits).
+    /// If no replica confirms within `timeout`, the call fails (a 503 the
+    /// client can retry). [`RedisConfig::wait_for_replica`] sets it for a
+    /// connection the builder makes; here, for one of
+    /// [`from_connection`](Self::from_connection), whose response timeout
+    /// must exceed `timeout`.
+    #[must_use]
+    pub fn with_replica_wait(mut self, timeout: Duration) -> Self {
+        self.replica_wait = Some(timeout);
+        self
+    }
+
+    /// Makes every commit (create, change, logout) wait for a replica, not
+    /// only logouts: an answered request is then never lost in a failover,
+    /// at the price of a replica's acknowledgement in every commit's time.
+    /// Without [`with_replica_wait`](Self::with_replica_wait), the wait is
+    /// [`DEFAULT_REPLICA_WAIT`](Self::DEFAULT_REPLICA_WAIT).
+    #[must_use]
+    pub fn with_durable_commits(mut self) -> Self {
+        self.durable = true;
+        self.replica_wait = self.replica_wait.or(Some(Self::DEFAULT_REPLICA_WAIT));
+        self
+    }
+
+    /// Whether the store talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.connection, Conn::Cluster(_))
     }
 
     /// The configuration [`connect`](Self::connect) uses: connection and
@@ -219,11 +341,55 @@ impl RedisStore {
             .set_number_of_retries(0)
     }
 
+    /// The Redis key of a session's hash: the one place that derives it,
+    /// so that the single-node and cluster layouts differ here and nowhere
+    /// else. Single node: `{prefix}{hex}`. Cluster: `{prefix}{{hex}}`,
+    /// the hex in braces, Redis's hash tag: only it decides the slot, so
+    /// the staging key ([`staging`]) lands in the same slot and each
+    /// pipeline touches one slot. Field names are [`DATA`], [`CREATED`],
+    /// [`RENEWED`] and [`EXPIRES`].
     fn key(&self, key: &StoreKey) -> String {
-        let mut name = String::with_capacity(self.prefix.len() + 64);
+        let mut name = String::with_capacity(self.prefix.len() + 64 + 2 + STAGING.len());
         name.push_str(&self.prefix);
-        name.push_str(&key.to_hex());
+        match self.connection {
+            Conn::Single(_) => name.push_str(&key.to_hex()),
+            Conn::Cluster(_) => {
+                name.push('{');
+                name.push_str(&key.to_hex());
+                name.push('}');
+            }
+        }
         name
+    }
+
+    /// Appends `WAIT 1 <ms>` to a pipeline when this write must reach a
+    /// replica before it is answered: a logout (`logout`), or any commit
+    /// with durable commits on. Its reply closes the pipeline's replies.
+    fn wait_for_replica(&self, pipe: &mut Pipeline, logout: bool) {
+        if let Some(timeout) = self.replica_wait.filter(|_| logout || self.durable) {
+            let ms = u64::try_from(timeout.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1);
+            pipe.cmd("WAIT").arg(1).arg(ms);
+        }
+    }
+
+    /// Checks the last reply of a pipeline that [`wait_for_replica`]
+    /// closed (if it did): at least one replica must have the write.
+    ///
+    /// [`wait_for_replica`]: Self::wait_for_replica
+    fn confirmed(&self, replies: &[i64], logout: bool) -> Result<(), StoreError> {
+        let Some(timeout) = self.replica_wait.filter(|_| logout || self.durable) else {
+            return Ok(());
+        };
+        match replies.last() {
+            Some(n) if *n >= 1 => Ok(()),
+            _ => Err(StoreError::backend(format!(
+                "no Redis replica confirmed the write within {timeout:?} (WAIT); it is on the \
+                 master only and could be lost in a failover, so the request failed and can be \
+                 retried"
+            ))),
+        }
     }
 
     /// Runs `call` on the connection; if it failed because the connection
@@ -231,7 +397,7 @@ impl RedisStore {
     /// manager is then making.
     async fn retry<T, F, Fut>(&self, what: &'static str, call: F) -> Result<T, StoreError>
     where
-        F: Fn(ConnectionManager) -> Fut,
+        F: Fn(Conn) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
     {
         match call(self.connection.clone()).await {
@@ -252,19 +418,25 @@ impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
             .field("prefix", &self.prefix)
+            .field("cluster", &self.is_cluster())
+            .field("replica_wait", &self.replica_wait)
+            .field("durable", &self.durable)
             .finish_non_exhaustive()
     }
 }
 
-/// How to reach a Redis: its URL and, for TLS, which certificate
-/// authority to trust. Made by [`RedisStore::builder`];
-/// [`connect`](Self::connect) makes the store.
+/// How to reach a Redis or a Redis Cluster: its URL, which certificate
+/// authority to trust for TLS, and whether writes wait for a replica.
+/// Made by [`RedisStore::builder`]; [`connect`](Self::connect) makes the
+/// store.
 ///
 /// Its `Debug` output shows the URL without user name and password.
 #[derive(Clone)]
 pub struct RedisConfig {
     url: String,
     ca: Option<Ca>,
+    replica_wait: Option<Duration>,
+    durable: bool,
 }
 
 /// A private certificate authority for `rediss://`.
@@ -293,8 +465,34 @@ impl RedisConfig {
         self
     }
 
+    /// The deployment has replicas: a logout waits until one has it
+    /// (`WAIT 1 <timeout>`, in the logout's pipeline), so that a logout,
+    /// once answered, stays final even if the master dies and its replica
+    /// takes over. If no replica confirms within `timeout`, the logout
+    /// fails with a [`StoreError`] (a 503 the client can retry). The
+    /// connection's response timeout grows by `timeout`. Off by default:
+    /// without replicas every logout would fail. See
+    /// [Failover](RedisStore#failover).
+    #[must_use]
+    pub fn wait_for_replica(mut self, timeout: Duration) -> Self {
+        self.replica_wait = Some(timeout);
+        self
+    }
+
+    /// Every commit, not only logouts, waits for a replica as
+    /// [`wait_for_replica`](Self::wait_for_replica) says (with
+    /// [`RedisStore::DEFAULT_REPLICA_WAIT`] if it was not called): no
+    /// answered write is lost in a failover, at the price of a replica's
+    /// acknowledgement in every commit's time.
+    #[must_use]
+    pub fn durable_commits(mut self) -> Self {
+        self.durable = true;
+        self
+    }
+
     /// Connects, with [`RedisStore::connection_config`], and checks that
-    /// Redis accepts the connection's credentials.
+    /// Redis accepts the connection's credentials. A `+cluster` URL
+    /// connects to the cluster, with the same timeouts.
     ///
     /// A `rediss://` connection runs on rustls; if the process has no
     /// default rustls crypto provider yet, this installs `ring`'s (install
@@ -305,7 +503,8 @@ impl RedisConfig {
     /// A [`StoreError::Backend`] that says what to fix, and never holds the
     /// URL's user name or password, when:
     ///
-    /// - the URL is invalid, or a CA is given for a URL without TLS;
+    /// - the URL is invalid, or a CA is given for a URL without TLS, or a
+    ///   cluster URL names a database;
     /// - the CA file cannot be read or holds no certificate;
     /// - Redis cannot be reached (1 s connection timeout);
     /// - its TLS certificate is not signed by a trusted CA, does not name
@@ -314,39 +513,18 @@ impl RedisConfig {
     ///   password and the URL has none (`NOAUTH`).
     pub async fn connect(self) -> Result<RedisStore, StoreError> {
         let shown = redact(&self.url);
-        let info = self.url.as_str().into_connection_info().map_err(|e| {
-            let expected = if redis::parse_redis_url(&self.url).is_none() {
-                " (expected redis://, rediss://, valkey:// or valkeys://)"
-            } else {
-                ""
-            };
-            context(format!("invalid Redis URL {shown}{expected}"), e)
-        })?;
-        let tls = matches!(info.addr, ConnectionAddr::TcpTls { .. });
-        let client = match &self.ca {
-            None => redis::Client::open(info),
-            Some(_) if !tls => {
-                return Err(StoreError::backend(format!(
-                    "a CA certificate is set for Redis, but {shown} does not use TLS: \
-                     use a rediss:// URL"
-                )))
+        let wait = match (self.replica_wait, self.durable) {
+            (None, true) => Some(RedisStore::DEFAULT_REPLICA_WAIT),
+            (wait, _) => wait,
+        };
+        let response_timeout = RedisStore::RESPONSE_TIMEOUT + wait.unwrap_or_default();
+        let (connection, tls) = match cluster_nodes(&self.url, &shown)? {
+            Some(nodes) => {
+                self.connect_cluster(&nodes, &shown, response_timeout)
+                    .await?
             }
-            Some(ca) => redis::Client::build_with_tls(
-                info,
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(ca.pem()?),
-                },
-            ),
-        }
-        .map_err(|e| context(format!("invalid Redis configuration for {shown}"), e))?;
-        if tls {
-            install_crypto_provider();
-        }
-        let connection =
-            ConnectionManager::new_with_config(client, RedisStore::connection_config())
-                .await
-                .map_err(|e| start_up_error(&shown, tls, e))?;
+            None => self.connect_single(&shown, response_timeout).await?,
+        };
         // Connecting sends the URL's credentials, if any; a Redis that
         // wants some and got none only says so at the first command.
         // NOPERM means the user is known but may not PING: the store needs
@@ -356,9 +534,143 @@ impl RedisConfig {
             Err(e) if e.code() != Some("NOPERM") => return Err(start_up_error(&shown, tls, e)),
             _ => {}
         }
-        tracing::debug!(redis = %shown, tls, "connected to Redis");
-        Ok(RedisStore::from_connection(connection))
+        let cluster = matches!(connection, Conn::Cluster(_));
+        tracing::debug!(redis = %shown, tls, cluster, "connected to Redis");
+        let mut store = RedisStore::with_connection(connection);
+        store.replica_wait = wait;
+        store.durable = self.durable;
+        Ok(store)
     }
+
+    /// The CA's PEM text, if one is set; refused for a URL without TLS.
+    fn root_cert(&self, tls: bool, shown: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match &self.ca {
+            None => Ok(None),
+            Some(_) if !tls => Err(StoreError::backend(format!(
+                "a CA certificate is set for Redis, but {shown} does not use TLS: \
+                 use a rediss:// URL"
+            ))),
+            Some(ca) => ca.pem().map(Some),
+        }
+    }
+
+    async fn connect_single(
+        &self,
+        shown: &str,
+        response_timeout: Duration,
+    ) -> Result<(Conn, bool), StoreError> {
+        let info = self.url.as_str().into_connection_info().map_err(|e| {
+            let expected = if redis::parse_redis_url(&self.url).is_none() {
+                " (expected redis://, rediss://, valkey://, valkeys:// or one of them with +cluster)"
+            } else {
+                ""
+            };
+            context(format!("invalid Redis URL {shown}{expected}"), e)
+        })?;
+        let tls = matches!(info.addr, ConnectionAddr::TcpTls { .. });
+        let client = match self.root_cert(tls, shown)? {
+            None => redis::Client::open(info),
+            Some(pem) => redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                },
+            ),
+        }
+        .map_err(|e| context(format!("invalid Redis configuration for {shown}"), e))?;
+        if tls {
+            install_crypto_provider();
+        }
+        let config = RedisStore::connection_config().set_response_timeout(response_timeout);
+        let connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| start_up_error(shown, tls, e))?;
+        Ok((Conn::Single(connection), tls))
+    }
+
+    /// A cluster connection with the single-node timeouts. The cluster
+    /// client's own retries (a `MOVED`, a node being replaced) wait 10 to
+    /// 100 ms, and the response timeout bounds a call with all of them.
+    async fn connect_cluster(
+        &self,
+        nodes: &[String],
+        shown: &str,
+        response_timeout: Duration,
+    ) -> Result<(Conn, bool), StoreError> {
+        let tls = self.url.starts_with("rediss") || self.url.starts_with("valkeys");
+        let mut builder = ClusterClient::builder(nodes.iter().map(String::as_str))
+            .connection_timeout(RedisStore::CONNECTION_TIMEOUT)
+            .response_timeout(response_timeout)
+            .retries(CLUSTER_RETRIES)
+            .min_retry_wait(10)
+            .max_retry_wait(100);
+        if let Some(pem) = self.root_cert(tls, shown)? {
+            builder = builder.certs(redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem),
+            });
+        }
+        let client = builder
+            .build()
+            .map_err(|e| context(format!("invalid Redis Cluster URL {shown}"), e))?;
+        if tls {
+            install_crypto_provider();
+        }
+        let connection = client
+            .get_async_connection()
+            .await
+            .map_err(|e| start_up_error(shown, tls, e))?;
+        Ok((Conn::Cluster(connection), tls))
+    }
+}
+
+/// How often the cluster client retries a call by itself (after a
+/// `MOVED`, `ASK`, `TRYAGAIN` or a lost node), within the response timeout.
+const CLUSTER_RETRIES: u32 = 5;
+
+/// The node URLs of a `redis+cluster://[user:pass@]host:port[,host:port...]`
+/// URL (`rediss+cluster`, `valkey+cluster`, `valkeys+cluster` alike), each
+/// a plain `redis://` or `rediss://` URL with the same credentials and
+/// query; `None` for a URL without `+cluster`.
+fn cluster_nodes(url: &str, shown: &str) -> Result<Option<Vec<String>>, StoreError> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Ok(None);
+    };
+    let base = match scheme.to_ascii_lowercase().as_str() {
+        "redis+cluster" | "valkey+cluster" => "redis",
+        "rediss+cluster" | "valkeys+cluster" => "rediss",
+        _ => return Ok(None),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (path, query) = match tail.split_once('?') {
+        Some((path, query)) => (path, format!("?{query}")),
+        None => (tail, String::new()),
+    };
+    let path = path.split('#').next().unwrap_or_default();
+    if !path.is_empty() && path != "/" {
+        return Err(StoreError::backend(format!(
+            "the Redis Cluster URL {shown} names a database: a cluster has only database 0; \
+             remove the /db path"
+        )));
+    }
+    let (user, hosts) = match authority.rsplit_once('@') {
+        Some((user, hosts)) => (format!("{user}@"), hosts),
+        None => (String::new(), authority),
+    };
+    let nodes: Vec<String> = hosts
+        .split(',')
+        .filter(|host| !host.is_empty())
+        .map(|host| format!("{base}://{user}{host}{query}"))
+        .collect();
+    if nodes.is_empty() {
+        return Err(StoreError::backend(format!(
+            "the Redis Cluster URL {shown} names no node; expected \
+             {scheme}://host:port[,host:port...]"
+        )));
+    }
+    Ok(Some(nodes))
 }
 
 impl fmt::Debug for RedisConfig {
@@ -366,6 +678,8 @@ impl fmt::Debug for RedisConfig {
         f.debug_struct("RedisConfig")
             .field("url", &redact(&self.url))
             .field("ca", &self.ca)
+            .field("replica_wait", &self.replica_wait)
+            .field("durable", &self.durable)
             .finish()
     }
 }
@@ -524,7 +838,7 @@ impl SessionStore for RedisStore {
         // The staging key carries the expiry, which the rename keeps; if the
         // rename is refused, the staging key is deleted (and would expire
         // anyway).
-        let staging = format!("{name}:new");
+        let staging = format!("{name}{STAGING}");
         let staging = staging.as_str();
         let mut fields: Vec<Vec<u8>> = Vec::with_capacity(6 + 2 * record.data.len());
         push_meta(&mut fields, CREATED, record.created_at);
@@ -536,22 +850,21 @@ impl SessionStore for RedisStore {
         }
         let fields = fields.as_slice();
         let expires = record.expires_at;
-        let renamed: i64 = self
+        let replies: Vec<i64> = self
             .retry("Redis session create failed", move |mut conn| {
                 let mut pipe = redis::pipe();
                 pipe.cmd("HSET").arg(staging).arg(fields).ignore();
                 pipe.cmd("PEXPIREAT").arg(staging).arg(expires).ignore();
                 pipe.cmd("RENAMENX").arg(staging).arg(name);
-                async move {
-                    let (renamed,): (i64,) = pipe.query_async(&mut conn).await?;
-                    Ok(renamed)
-                }
+                self.wait_for_replica(&mut pipe, false);
+                async move { pipe.query_async(&mut conn).await }
             })
             .await?;
-        if renamed == 0 {
+        if replies.first() != Some(&1) {
             self.unlink(staging).await?;
             return Ok(false);
         }
+        self.confirmed(&replies, false)?;
         Ok(true)
     }
 
@@ -564,20 +877,19 @@ impl SessionStore for RedisStore {
         // whether it still had it after this write. If not, a destroy (or
         // expiry) won the race and this write made or touched a fragment,
         // which no load returns; it is removed at once, and would expire.
-        let alive: i64 = self
+        let replies: Vec<i64> = self
             .retry("Redis session update failed", move |mut conn| {
                 let mut pipe = redis::pipe();
                 write_changes(&mut pipe, name, update);
-                async move {
-                    let (alive,): (i64,) = pipe.query_async(&mut conn).await?;
-                    Ok(alive)
-                }
+                self.wait_for_replica(&mut pipe, false);
+                async move { pipe.query_async(&mut conn).await }
             })
             .await?;
-        if alive == 0 {
+        if replies.first() != Some(&1) {
             self.unlink(name).await?;
             return Ok(false);
         }
+        self.confirmed(&replies, false)?;
         Ok(true)
     }
 
@@ -586,23 +898,31 @@ impl SessionStore for RedisStore {
         let name = name.as_str();
         // `HDEL m:c` answers whether this call ended a live session: a
         // fragment has no `m:c`, an expired key is gone, and of two
-        // concurrent deletes only the first finds the field.
-        let ended: i64 = self
+        // concurrent deletes only the first finds the field. With replicas,
+        // the logout is answered only once one of them has it (or the one
+        // that ended the session before, on this connection), so no
+        // failover brings the session back.
+        let replies: Vec<i64> = self
             .retry("Redis session delete failed", move |mut conn| {
                 let mut pipe = redis::pipe();
                 pipe.cmd("HDEL").arg(name).arg(CREATED);
                 pipe.cmd("UNLINK").arg(name).ignore();
-                async move {
-                    let (ended,): (i64,) = pipe.query_async(&mut conn).await?;
-                    Ok(ended)
-                }
+                self.wait_for_replica(&mut pipe, true);
+                async move { pipe.query_async(&mut conn).await }
             })
             .await?;
-        Ok(ended == 1)
+        self.confirmed(&replies, true)?;
+        Ok(replies.first() == Some(&1))
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
-        Capabilities::none().with_atomic_move(self)
+        match self.connection {
+            Conn::Single(_) => Capabilities::none().with_atomic_move(self),
+            // The old and the new id hash to different slots, which no
+            // one command or pipeline may span: `cycle_id` takes the
+            // manager's create / delete / delete-if-dead path.
+            Conn::Cluster(_) => Capabilities::none(),
+        }
     }
 }
 
@@ -631,26 +951,29 @@ impl RedisStore {
     ) -> Result<bool, StoreError> {
         let (old, new) = (self.key(from), self.key(to));
         let (old, new) = (old.as_str(), new.as_str());
-        let moved = self
+        let replies = self
             .retry("Redis session move failed", move |mut conn| {
                 let mut pipe = redis::pipe();
                 pipe.cmd("RENAMENX").arg(old).arg(new).ignore();
                 write_changes(&mut pipe, new, update);
+                self.wait_for_replica(&mut pipe, false);
                 async move {
-                    match pipe.query_async::<(i64,)>(&mut conn).await {
-                        Ok((alive,)) => Ok(alive == 1),
+                    match pipe.query_async::<Vec<i64>>(&mut conn).await {
+                        Ok(replies) => Ok(Some(replies)),
                         // The source was gone: the rest still ran, on the
                         // new name, and left a fragment there.
-                        Err(e) if e.detail() == Some("no such key") => Ok(false),
+                        Err(e) if e.detail() == Some("no such key") => Ok(None),
                         Err(e) => Err(e),
                     }
                 }
             })
             .await?;
-        if !moved {
+        let Some(replies) = replies.filter(|r| r.first() == Some(&1)) else {
             self.unlink(new).await?;
-        }
-        Ok(moved)
+            return Ok(false);
+        };
+        self.confirmed(&replies, false)?;
+        Ok(true)
     }
 
     /// `UNLINK name`, for what a losing write left behind.
