@@ -5,10 +5,14 @@
 //! tests, they run when `REDIS_URL` is set (CI) and are skipped otherwise.
 #![cfg(all(feature = "redis", feature = "conformance"))]
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use http::header::HeaderMap;
+use hyper_session::__bench::cookie_header;
 use hyper_session::store::SessionStore;
-use hyper_session::RedisStore;
+use hyper_session::{RedisStore, SessionConfig, Sessions};
 
 #[allow(dead_code)]
 #[path = "../../tests/common/redis_env.rs"]
@@ -18,6 +22,11 @@ mod redis_env;
 #[path = "../../tests/common/redis_cluster.rs"]
 mod redis_cluster;
 
+#[allow(dead_code)]
+#[path = "../../tests/common/counting_proxy.rs"]
+mod counting_proxy;
+
+use counting_proxy::CountingProxy;
 use redis_cluster::Cluster;
 use redis_env::{redis_url, unique_prefix};
 
@@ -38,4 +47,195 @@ async fn redis_cluster_store_conforms() {
         "no atomic move across slots"
     );
     hyper_session::conformance::run(Arc::new(store)).await;
+}
+
+const CONFIG: SessionConfig = SessionConfig::DEFAULT;
+
+fn manager(store: RedisStore) -> Sessions {
+    Sessions::builder()
+        .secret("redis cluster test secret, long enough!")
+        .store(store)
+        .build()
+        .expect("valid manager")
+}
+
+/// Counting proxies in front of every node of `cluster`, each node
+/// announcing its proxy's port (`cluster-announce-port`), so that the
+/// cluster client, which learns the nodes from `CLUSTER SLOTS` and follows
+/// `MOVED` to announced addresses, sends everything through them.
+fn proxies(cluster: &Cluster) -> Vec<CountingProxy> {
+    let proxies: Vec<CountingProxy> = cluster
+        .nodes
+        .iter()
+        .map(|node| CountingProxy::start(SocketAddr::from(([127, 0, 0, 1], node.port))))
+        .collect();
+    for (node, proxy) in cluster.nodes.iter().zip(&proxies) {
+        let port = proxy.addr.port().to_string();
+        cluster.cli(
+            node.port,
+            &["CONFIG", "SET", "cluster-announce-port", &port],
+        );
+    }
+    // Gossip carries the new ports to every node within a second or so.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for node in &cluster.nodes {
+        loop {
+            let slots = cluster.cli(node.port, &["CLUSTER", "SLOTS"]);
+            let listed = proxies
+                .iter()
+                .filter(|p| {
+                    slots
+                        .lines()
+                        .any(|line| line.trim() == p.addr.port().to_string())
+                })
+                .count();
+            if listed == proxies.len() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the announced ports did not spread"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    proxies
+}
+
+/// The round trips every proxy saw since the last call: (node, commands).
+fn round_trips(proxies: &[CountingProxy]) -> Vec<(usize, Vec<String>)> {
+    proxies
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| p.take().into_iter().map(move |batch| (i, batch)))
+        .collect()
+}
+
+/// The commands of each round trip, in no particular order across nodes.
+fn commands(trips: &[(usize, Vec<String>)]) -> Vec<Vec<&str>> {
+    let mut commands: Vec<Vec<&str>> = trips
+        .iter()
+        .map(|(_, batch)| batch.iter().map(String::as_str).collect())
+        .collect();
+    commands.sort();
+    commands
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_round_trip_to_load_and_one_to_commit_in_cluster_mode_too() {
+    if redis_url().is_none() {
+        return;
+    }
+    let cluster = Cluster::start(3, 1);
+    let proxies = proxies(&cluster);
+    let url = format!(
+        "redis+cluster://{}",
+        proxies
+            .iter()
+            .map(|p| p.addr.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let store = RedisStore::builder(url)
+        .wait_for_replica(Duration::from_millis(500))
+        .connect()
+        .await
+        .expect("connect through the proxies")
+        .with_prefix(unique_prefix("cluster-round-trips"));
+    let sessions = manager(store);
+
+    // Warm up: the cluster client connects to every node at start; make a
+    // session on each master, so that no count below includes a connect.
+    for _ in 0..12 {
+        let mut s = sessions
+            .load(&CONFIG, &HeaderMap::new())
+            .await
+            .expect("load");
+        s.insert("warm", true).expect("insert");
+        let cookie = cookie_header(
+            &sessions
+                .commit(&CONFIG, s)
+                .await
+                .expect("commit")
+                .expect("cookie"),
+        );
+        let s = sessions.load(&CONFIG, &cookie).await.expect("load");
+        sessions.commit(&CONFIG, s).await.expect("commit");
+    }
+    round_trips(&proxies);
+
+    let mut s = sessions
+        .load(&CONFIG, &HeaderMap::new())
+        .await
+        .expect("load");
+    s.insert("n", 1).expect("insert");
+    s.insert("gone", 1).expect("insert");
+    let cookie = cookie_header(
+        &sessions
+            .commit(&CONFIG, s)
+            .await
+            .expect("commit")
+            .expect("cookie"),
+    );
+    assert_eq!(
+        commands(&round_trips(&proxies)),
+        [["HSET", "PEXPIREAT", "RENAMENX"]],
+        "a new session: one pipeline to one node, renamed into place within its slot"
+    );
+
+    let mut s = sessions.load(&CONFIG, &cookie).await.expect("load");
+    assert_eq!(commands(&round_trips(&proxies)), [["HGETALL"]], "a load");
+    s.insert("n", 2).expect("insert");
+    assert!(s.remove("gone"));
+    sessions.commit(&CONFIG, s).await.expect("commit");
+    assert_eq!(
+        commands(&round_trips(&proxies)),
+        [["HSET", "HDEL", "PEXPIREAT", "HEXISTS"]],
+        "a commit of changes: one pipeline, no replica wait unless durable"
+    );
+
+    let s = sessions.load(&CONFIG, &cookie).await.expect("load");
+    sessions.commit(&CONFIG, s).await.expect("commit");
+    assert_eq!(
+        commands(&round_trips(&proxies)),
+        [["HGETALL"]],
+        "an untouched session writes nothing"
+    );
+
+    // cycle_id is exempt: the old and the new id live in different slots.
+    let mut s = sessions.load(&CONFIG, &cookie).await.expect("load");
+    s.cycle_id();
+    let cycled = cookie_header(
+        &sessions
+            .commit(&CONFIG, s)
+            .await
+            .expect("commit")
+            .expect("cookie"),
+    );
+    let trips = round_trips(&proxies);
+    println!("cycle_id in cluster mode: {trips:?}");
+    assert_eq!(
+        commands(&trips),
+        [
+            vec!["HDEL", "UNLINK", "WAIT"],
+            vec!["HGETALL"],
+            vec!["HSET", "PEXPIREAT", "RENAMENX"],
+        ],
+        "cycle_id: a load, the create of the new id, the logout of the old one (which waits for a replica)"
+    );
+
+    let mut s = sessions.load(&CONFIG, &cycled).await.expect("load");
+    s.destroy();
+    sessions.commit(&CONFIG, s).await.expect("commit");
+    let trips = round_trips(&proxies);
+    assert_eq!(
+        commands(&trips),
+        [vec!["HDEL", "UNLINK", "WAIT"], vec!["HGETALL"]],
+        "a logout: one pipeline that waits for a replica"
+    );
+    let node = trips[0].0;
+    assert!(
+        trips.iter().all(|(n, _)| *n == node),
+        "one session's commands all go to one node: {trips:?}"
+    );
 }
