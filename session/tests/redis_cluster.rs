@@ -7,12 +7,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::header::HeaderMap;
 use hyper_session::__bench::cookie_header;
-use hyper_session::store::SessionStore;
-use hyper_session::{RedisStore, SessionConfig, Sessions};
+use hyper_session::store::{Record, SessionStore, Update};
+use hyper_session::{RedisStore, SessionConfig, Sessions, StoreKey};
 
 #[allow(dead_code)]
 #[path = "../../tests/common/redis_env.rs"]
@@ -179,7 +179,7 @@ async fn one_round_trip_to_load_and_one_to_commit_in_cluster_mode_too() {
     );
     assert_eq!(
         commands(&round_trips(&proxies)),
-        [["HSET", "PEXPIREAT", "RENAMENX"]],
+        [["MULTI", "HSET", "PEXPIREAT", "RENAMENX", "EXEC"]],
         "a new session: one pipeline to one node, renamed into place within its slot"
     );
 
@@ -190,7 +190,7 @@ async fn one_round_trip_to_load_and_one_to_commit_in_cluster_mode_too() {
     sessions.commit(&CONFIG, s).await.expect("commit");
     assert_eq!(
         commands(&round_trips(&proxies)),
-        [["HSET", "HDEL", "PEXPIREAT", "HEXISTS"]],
+        [["MULTI", "HSET", "HDEL", "PEXPIREAT", "HEXISTS", "EXEC"]],
         "a commit of changes: one pipeline, no replica wait unless durable"
     );
 
@@ -217,9 +217,9 @@ async fn one_round_trip_to_load_and_one_to_commit_in_cluster_mode_too() {
     assert_eq!(
         commands(&trips),
         [
-            vec!["HDEL", "UNLINK", "WAIT"],
             vec!["HGETALL"],
-            vec!["HSET", "PEXPIREAT", "RENAMENX"],
+            vec!["MULTI", "HDEL", "UNLINK", "EXEC", "WAIT"],
+            vec!["MULTI", "HSET", "PEXPIREAT", "RENAMENX", "EXEC"],
         ],
         "cycle_id: a load, the create of the new id, the logout of the old one (which waits for a replica)"
     );
@@ -230,7 +230,10 @@ async fn one_round_trip_to_load_and_one_to_commit_in_cluster_mode_too() {
     let trips = round_trips(&proxies);
     assert_eq!(
         commands(&trips),
-        [vec!["HDEL", "UNLINK", "WAIT"], vec!["HGETALL"]],
+        [
+            vec!["HGETALL"],
+            vec!["MULTI", "HDEL", "UNLINK", "EXEC", "WAIT"]
+        ],
         "a logout: one pipeline that waits for a replica"
     );
     let node = trips[0].0;
@@ -238,4 +241,140 @@ async fn one_round_trip_to_load_and_one_to_commit_in_cluster_mode_too() {
         trips.iter().all(|(n, _)| *n == node),
         "one session's commands all go to one node: {trips:?}"
     );
+}
+
+/// Redis Cluster's hash slot of a key whose hash tag is `tag`.
+fn slot(tag: &str) -> u16 {
+    let mut crc: u16 = 0;
+    for &byte in tag.as_bytes() {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 == 0 {
+                crc << 1
+            } else {
+                (crc << 1) ^ 0x1021
+            };
+        }
+    }
+    crc % 16_384
+}
+
+fn record(pairs: &[(&str, &str)]) -> Record {
+    let now = now_ms();
+    let data = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Record::new(data, now, now, now + 60_000)
+}
+
+fn now_ms() -> u64 {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    u64::try_from(ms).expect("ms")
+}
+
+/// A session whose slot moves to another master while it is used: during
+/// the migration (`ASK`) and after it (`MOVED`), every call works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_survives_a_resharding_of_its_slot() {
+    if redis_url().is_none() {
+        return;
+    }
+    let cluster = Cluster::start(3, 0);
+    let prefix = unique_prefix("cluster-reshard");
+    let store = RedisStore::connect(&cluster.url())
+        .await
+        .expect("connect")
+        .with_prefix(&prefix);
+    let a = StoreKey::from_bytes([1; 32]);
+    let the_slot = slot(&a.to_hex());
+    // Another session in the same slot, to be created mid-migration.
+    let b = (0..=u32::MAX)
+        .map(|i| {
+            let mut bytes = [2; 32];
+            bytes[..4].copy_from_slice(&i.to_le_bytes());
+            StoreKey::from_bytes(bytes)
+        })
+        .find(|k| slot(&k.to_hex()) == the_slot)
+        .expect("a key in the slot");
+    let name = |k: &StoreKey| format!("{prefix}{{{}}}", k.to_hex());
+    assert!(store
+        .create(&a, &record(&[("n", "1")]))
+        .await
+        .expect("create"));
+
+    let source = cluster.master_of(&name(&a));
+    let target = cluster
+        .live_ports()
+        .into_iter()
+        .find(|p| *p != source)
+        .expect("another master");
+    let (source_id, target_id) = (cluster.id(source), cluster.id(target));
+    let s = the_slot.to_string();
+    cluster.cli(target, &["CLUSTER", "SETSLOT", &s, "IMPORTING", &source_id]);
+    cluster.cli(source, &["CLUSTER", "SETSLOT", &s, "MIGRATING", &target_id]);
+
+    // Migrating, A still on the source: served there.
+    let update = Update::new(now_ms() + 60_000).set("n", "2");
+    assert!(store
+        .update(&a, &update)
+        .await
+        .expect("update while migrating"));
+    // A moves over; the slot is still migrating: the source answers ASK,
+    // and the whole transaction runs on the target after ASKING.
+    let port = target.to_string();
+    let a_name = name(&a);
+    cluster.cli(
+        source,
+        &[
+            "MIGRATE",
+            "127.0.0.1",
+            &port,
+            "",
+            "0",
+            "5000",
+            "KEYS",
+            &a_name,
+        ],
+    );
+    let update = Update::new(now_ms() + 60_000).set("n", "3");
+    assert!(store.update(&a, &update).await.expect("update after ASK"));
+    assert_eq!(
+        store
+            .load(&a)
+            .await
+            .expect("load after ASK")
+            .expect("live")
+            .data["n"],
+        "3"
+    );
+    // A create in the moving slot touches two keys that neither node
+    // holds: Redis answers TRYAGAIN until the move ends, and the cluster
+    // client retries.
+    let creating = {
+        let store = store.clone();
+        tokio::spawn(async move { store.create(&b, &record(&[("n", "1")])).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for port in cluster.live_ports() {
+        cluster.cli(port, &["CLUSTER", "SETSLOT", &s, "NODE", &target_id]);
+    }
+    assert!(creating
+        .await
+        .expect("create task")
+        .expect("a create while the slot moves completes once it has moved"),);
+    // Moved: the client follows MOVED from its old view.
+    let update = Update::new(now_ms() + 60_000).set("n", "4");
+    assert!(store.update(&a, &update).await.expect("update after MOVED"));
+    assert_eq!(
+        store.load(&a).await.expect("load").expect("live").data["n"],
+        "4"
+    );
+    assert!(store.load(&b).await.expect("load").is_some());
+    assert_eq!(cluster.master_of(&a_name), target);
+    assert!(store.delete(&a).await.expect("delete"));
+    assert!(store.delete(&b).await.expect("delete"));
 }

@@ -362,33 +362,40 @@ impl RedisStore {
         name
     }
 
-    /// Appends `WAIT 1 <ms>` to a pipeline when this write must reach a
-    /// replica before it is answered: a logout (`logout`), or any commit
-    /// with durable commits on. Its reply closes the pipeline's replies.
-    fn wait_for_replica(&self, pipe: &mut Pipeline, logout: bool) {
-        if let Some(timeout) = self.replica_wait.filter(|_| logout || self.durable) {
-            let ms = u64::try_from(timeout.as_millis())
-                .unwrap_or(u64::MAX)
-                .max(1);
-            pipe.cmd("WAIT").arg(1).arg(ms);
-        }
+    /// A batch for the commands of one store call on one session's keys.
+    fn batch(&self) -> Batch {
+        Batch::new(matches!(self.connection, Conn::Cluster(_)))
     }
 
-    /// Checks the last reply of a pipeline that [`wait_for_replica`]
-    /// closed (if it did): at least one replica must have the write.
-    ///
-    /// [`wait_for_replica`]: Self::wait_for_replica
-    fn confirmed(&self, replies: &[i64], logout: bool) -> Result<(), StoreError> {
-        let Some(timeout) = self.replica_wait.filter(|_| logout || self.durable) else {
-            return Ok(());
-        };
-        match replies.last() {
-            Some(n) if *n >= 1 => Ok(()),
-            _ => Err(StoreError::backend(format!(
-                "no Redis replica confirmed the write within {timeout:?} (WAIT); it is on the \
-                 master only and could be lost in a failover, so the request failed and can be \
-                 retried"
-            ))),
+    /// How long this write waits for a replica, if it must: a logout
+    /// (`logout`) whenever a wait is set, any commit with durable commits.
+    fn replica_wait(&self, logout: bool) -> Option<Duration> {
+        self.replica_wait.filter(|_| logout || self.durable)
+    }
+
+    /// Runs `batch` (see [`Batch`]), closed by `WAIT 1 <ms>` if this write
+    /// must reach a replica; returns the batch's answer. A replica that
+    /// does not confirm in time fails the call, unless the answer says the
+    /// write did not take effect (`answered`: 0 for a create whose id was
+    /// taken, an update of a dead session), which needs no replica.
+    async fn run(&self, what: &'static str, batch: Batch, logout: bool) -> Result<i64, StoreError> {
+        let wait = self.replica_wait(logout);
+        let (pipe, replies) = batch.finish(wait);
+        let pipe = &pipe;
+        let (answer, replicas) = self
+            .retry(what, move |mut conn| async move {
+                replies.read(pipe.query_async(&mut conn).await?)
+            })
+            .await?;
+        match (wait, replicas) {
+            (Some(timeout), Some(n)) if n < 1 && (logout || answer != 0) => {
+                Err(StoreError::backend(format!(
+                    "no Redis replica confirmed the write within {timeout:?} (WAIT); it is on \
+                     the master only and could be lost in a failover, so the request failed \
+                     and can be retried"
+                )))
+            }
+            _ => Ok(answer),
         }
     }
 
@@ -627,7 +634,7 @@ impl RedisConfig {
 
 /// How often the cluster client retries a call by itself (after a
 /// `MOVED`, `ASK`, `TRYAGAIN` or a lost node), within the response timeout.
-const CLUSTER_RETRIES: u32 = 5;
+const CLUSTER_RETRIES: u32 = 10;
 
 /// The node URLs of a `redis+cluster://[user:pass@]host:port[,host:port...]`
 /// URL (`rediss+cluster`, `valkey+cluster`, `valkeys+cluster` alike), each
@@ -848,23 +855,18 @@ impl SessionStore for RedisStore {
             fields.push(data_field(field));
             fields.push(value.as_bytes().to_vec());
         }
-        let fields = fields.as_slice();
         let expires = record.expires_at;
-        let replies: Vec<i64> = self
-            .retry("Redis session create failed", move |mut conn| {
-                let mut pipe = redis::pipe();
-                pipe.cmd("HSET").arg(staging).arg(fields).ignore();
-                pipe.cmd("PEXPIREAT").arg(staging).arg(expires).ignore();
-                pipe.cmd("RENAMENX").arg(staging).arg(name);
-                self.wait_for_replica(&mut pipe, false);
-                async move { pipe.query_async(&mut conn).await }
-            })
+        let mut batch = self.batch();
+        batch.cmd("HSET").arg(staging).arg(fields);
+        batch.cmd("PEXPIREAT").arg(staging).arg(expires);
+        batch.answer("RENAMENX").arg(staging).arg(name);
+        let renamed = self
+            .run("Redis session create failed", batch, false)
             .await?;
-        if replies.first() != Some(&1) {
+        if renamed != 1 {
             self.unlink(staging).await?;
             return Ok(false);
         }
-        self.confirmed(&replies, false)?;
         Ok(true)
     }
 
@@ -877,19 +879,15 @@ impl SessionStore for RedisStore {
         // whether it still had it after this write. If not, a destroy (or
         // expiry) won the race and this write made or touched a fragment,
         // which no load returns; it is removed at once, and would expire.
-        let replies: Vec<i64> = self
-            .retry("Redis session update failed", move |mut conn| {
-                let mut pipe = redis::pipe();
-                write_changes(&mut pipe, name, update);
-                self.wait_for_replica(&mut pipe, false);
-                async move { pipe.query_async(&mut conn).await }
-            })
+        let mut batch = self.batch();
+        write_changes(&mut batch, name, update);
+        let alive = self
+            .run("Redis session update failed", batch, false)
             .await?;
-        if replies.first() != Some(&1) {
+        if alive != 1 {
             self.unlink(name).await?;
             return Ok(false);
         }
-        self.confirmed(&replies, false)?;
         Ok(true)
     }
 
@@ -902,17 +900,11 @@ impl SessionStore for RedisStore {
         // the logout is answered only once one of them has it (or the one
         // that ended the session before, on this connection), so no
         // failover brings the session back.
-        let replies: Vec<i64> = self
-            .retry("Redis session delete failed", move |mut conn| {
-                let mut pipe = redis::pipe();
-                pipe.cmd("HDEL").arg(name).arg(CREATED);
-                pipe.cmd("UNLINK").arg(name).ignore();
-                self.wait_for_replica(&mut pipe, true);
-                async move { pipe.query_async(&mut conn).await }
-            })
-            .await?;
-        self.confirmed(&replies, true)?;
-        Ok(replies.first() == Some(&1))
+        let mut batch = self.batch();
+        batch.answer("HDEL").arg(name).arg(CREATED);
+        batch.cmd("UNLINK").arg(name);
+        let ended = self.run("Redis session delete failed", batch, true).await?;
+        Ok(ended == 1)
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
@@ -951,29 +943,20 @@ impl RedisStore {
     ) -> Result<bool, StoreError> {
         let (old, new) = (self.key(from), self.key(to));
         let (old, new) = (old.as_str(), new.as_str());
-        let replies = self
-            .retry("Redis session move failed", move |mut conn| {
-                let mut pipe = redis::pipe();
-                pipe.cmd("RENAMENX").arg(old).arg(new).ignore();
-                write_changes(&mut pipe, new, update);
-                self.wait_for_replica(&mut pipe, false);
-                async move {
-                    match pipe.query_async::<Vec<i64>>(&mut conn).await {
-                        Ok(replies) => Ok(Some(replies)),
-                        // The source was gone: the rest still ran, on the
-                        // new name, and left a fragment there.
-                        Err(e) if e.detail() == Some("no such key") => Ok(None),
-                        Err(e) => Err(e),
-                    }
-                }
-            })
-            .await?;
-        let Some(replies) = replies.filter(|r| r.first() == Some(&1)) else {
-            self.unlink(new).await?;
-            return Ok(false);
+        let mut batch = self.batch();
+        batch.cmd("RENAMENX").arg(old).arg(new);
+        write_changes(&mut batch, new, update);
+        let moved = match self.run("Redis session move failed", batch, false).await {
+            Ok(alive) => alive == 1,
+            // The source was gone: the rest still ran, on the new name,
+            // and left a fragment there.
+            Err(e) if no_such_key(&e) => false,
+            Err(e) => return Err(e),
         };
-        self.confirmed(&replies, false)?;
-        Ok(true)
+        if !moved {
+            self.unlink(new).await?;
+        }
+        Ok(moved)
     }
 
     /// `UNLINK name`, for what a losing write left behind.
@@ -1026,9 +1009,9 @@ fn context(what: impl Into<Cow<'static, str>>, source: RedisError) -> StoreError
 /// The commands that apply `update` to the hash `name`, closed by the
 /// liveness check: `HSET` of the expiry, the changed values and any new
 /// `renewed_at`; `HDEL` of removed keys; `PEXPIREAT`; `HEXISTS m:c`, the
-/// pipeline's one reply (1: the session was alive after the write).
-fn write_changes(pipe: &mut redis::Pipeline, name: &str, update: &Update<'_>) {
-    let hset = pipe
+/// batch's answer (1: the session was alive after the write).
+fn write_changes(batch: &mut Batch, name: &str, update: &Update<'_>) {
+    let hset = batch
         .cmd("HSET")
         .arg(name)
         .arg(EXPIRES)
@@ -1039,16 +1022,120 @@ fn write_changes(pipe: &mut redis::Pipeline, name: &str, update: &Update<'_>) {
     if let Some(renewed) = update.renewed_at {
         hset.arg(RENEWED).arg(renewed);
     }
-    hset.ignore();
     if !update.remove.is_empty() {
         let fields: Vec<Vec<u8>> = update.remove.iter().map(|f| data_field(f)).collect();
-        pipe.cmd("HDEL").arg(name).arg(fields).ignore();
+        batch.cmd("HDEL").arg(name).arg(fields);
     }
-    pipe.cmd("PEXPIREAT")
-        .arg(name)
-        .arg(update.expires_at)
-        .ignore();
-    pipe.cmd("HEXISTS").arg(name).arg(CREATED);
+    batch.cmd("PEXPIREAT").arg(name).arg(update.expires_at);
+    batch.answer("HEXISTS").arg(name).arg(CREATED);
+}
+
+/// Whether a failed move found no source (`RENAMENX`: "no such key").
+fn no_such_key(e: &StoreError) -> bool {
+    let StoreError::Backend(e) = e else {
+        return false;
+    };
+    e.downcast_ref::<Failure>()
+        .is_some_and(|f| f.source.detail() == Some("no such key"))
+}
+
+/// The commands of one store call, all on the keys of one session (one
+/// slot), of which one, the *answer*, says whether the write took effect.
+///
+/// On a single Redis they are a plain pipeline. In cluster mode they run
+/// as one `MULTI`/`EXEC` transaction in the pipeline: during a resharding,
+/// Redis serves a slot that is moving only to a client that sends `ASKING`
+/// first, and `ASKING` covers one command, or one whole transaction; a
+/// plain pipeline would run its first command on the new node and be sent
+/// back for the rest. (A transaction whose keys are split between the two
+/// nodes gets `TRYAGAIN`, which the cluster client retries.) `WAIT`, if
+/// any, follows the transaction: inside one it would not wait.
+struct Batch {
+    pipe: Pipeline,
+    cluster: bool,
+    /// How many commands were added, and which one is the answer.
+    len: usize,
+    answer: usize,
+}
+
+impl Batch {
+    fn new(cluster: bool) -> Self {
+        let mut pipe = redis::pipe();
+        if cluster {
+            pipe.cmd("MULTI").ignore();
+        }
+        Self {
+            pipe,
+            cluster,
+            len: 0,
+            answer: 0,
+        }
+    }
+
+    /// Adds a command whose reply is not needed; chain its arguments.
+    fn cmd(&mut self, name: &str) -> &mut Pipeline {
+        self.len += 1;
+        self.pipe.cmd(name).ignore()
+    }
+
+    /// Adds the command whose integer reply is the batch's answer.
+    fn answer(&mut self, name: &str) -> &mut Pipeline {
+        self.answer = self.len;
+        self.len += 1;
+        let pipe = self.pipe.cmd(name);
+        // In a transaction every reply is `QUEUED`; the answer is in EXEC's.
+        if self.cluster {
+            pipe.ignore()
+        } else {
+            pipe
+        }
+    }
+
+    /// The pipeline to send, closed by `WAIT 1 <ms>` if `wait` is set, and
+    /// how to read its replies.
+    fn finish(self, wait: Option<Duration>) -> (Pipeline, Replies) {
+        let mut pipe = self.pipe;
+        if self.cluster {
+            pipe.cmd("EXEC");
+        }
+        if let Some(wait) = wait {
+            let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+            pipe.cmd("WAIT").arg(1).arg(ms);
+        }
+        let replies = Replies {
+            cluster: self.cluster,
+            answer: self.answer,
+        };
+        (pipe, replies)
+    }
+}
+
+/// How to read the replies of a finished [`Batch`].
+#[derive(Clone, Copy)]
+struct Replies {
+    cluster: bool,
+    answer: usize,
+}
+
+impl Replies {
+    /// The answer and, if the pipeline waited, how many replicas confirmed,
+    /// from the replies of its commands that were not ignored.
+    fn read(self, replies: Vec<Value>) -> Result<(i64, Option<i64>), RedisError> {
+        let mut replies = replies.into_iter();
+        let answer = match replies.next() {
+            Some(Value::Array(exec)) if self.cluster => {
+                exec.into_iter().nth(self.answer).unwrap_or(Value::Nil)
+            }
+            Some(reply) => reply,
+            None => Value::Nil,
+        };
+        let answer = redis::from_owned_redis_value(answer)?;
+        let replicas = replies
+            .next()
+            .map(redis::from_owned_redis_value)
+            .transpose()?;
+        Ok((answer, replicas))
+    }
 }
 
 fn data_field(key: &str) -> Vec<u8> {
