@@ -378,3 +378,72 @@ async fn a_session_survives_a_resharding_of_its_slot() {
     assert!(store.delete(&a).await.expect("delete"));
     assert!(store.delete(&b).await.expect("delete"));
 }
+
+/// Logouts (and, when durable, every commit) wait for a replica: answered
+/// while one confirms, a retryable error while none can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_wait_for_a_replica_and_fail_when_none_confirms() {
+    if redis_url().is_none() {
+        return;
+    }
+    let cluster = Cluster::start(3, 1);
+    let prefix = unique_prefix("cluster-wait");
+    let store = RedisStore::builder(cluster.url())
+        .durable_commits()
+        .wait_for_replica(Duration::from_millis(300))
+        .connect()
+        .await
+        .expect("connect")
+        .with_prefix(&prefix);
+    let key = StoreKey::from_bytes([5; 32]);
+    assert!(store
+        .create(&key, &record(&[("n", "1")]))
+        .await
+        .expect("a durable create"));
+    let update = Update::new(now_ms() + 60_000).set("n", "2");
+    assert!(store.update(&key, &update).await.expect("a durable update"));
+
+    // The session's replica stops: nothing can confirm.
+    let master = cluster.master_of(&format!("{prefix}{{{}}}", key.to_hex()));
+    let replica = cluster.replicas_of(master)[0];
+    cluster.signal(replica, "-STOP");
+    let started = Instant::now();
+    let update = Update::new(now_ms() + 60_000).set("n", "3");
+    let err = store
+        .update(&key, &update)
+        .await
+        .expect_err("no replica confirms");
+    let took = started.elapsed();
+    assert!(
+        err.to_string().contains("no Redis replica confirmed"),
+        "{err}"
+    );
+    assert!(
+        took < Duration::from_secs(1),
+        "the wait is bounded: {took:?}"
+    );
+    let err = store
+        .delete(&key)
+        .await
+        .expect_err("a logout no replica confirms");
+    assert!(
+        err.to_string().contains("no Redis replica confirmed"),
+        "{err}"
+    );
+    cluster.signal(replica, "-CONT");
+
+    // Back: the logout, retried, is answered (the session had ended on
+    // the master already, so it reports no live session ended).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match store.delete(&key).await {
+            Ok(_) => break,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "the replica did not come back: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(store.load(&key).await.expect("load"), None);
+}

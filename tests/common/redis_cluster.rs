@@ -16,6 +16,7 @@ pub const NODE_TIMEOUT_MS: u64 = 2_000;
 pub struct Node {
     /// Its client port (plain, or TLS in a TLS cluster).
     pub port: u16,
+    bus: u16,
     child: Child,
 }
 
@@ -23,7 +24,8 @@ pub struct Node {
 pub struct Cluster {
     pub nodes: Vec<Node>,
     dir: PathBuf,
-    /// The certificate authority of a TLS cluster.
+    /// The certificate, key and authority of a TLS cluster.
+    tls: Option<[PathBuf; 3]>,
     tls_ca: Option<PathBuf>,
 }
 
@@ -58,9 +60,10 @@ impl Cluster {
             nodes: Vec::new(),
             dir,
             tls_ca: tls.as_ref().map(|[_, _, ca]| ca.clone()),
+            tls,
         };
         for _ in 0..masters * (1 + replicas) {
-            let node = cluster.spawn(tls.as_ref());
+            let node = cluster.spawn(free_port(), free_port());
             cluster.nodes.push(node);
         }
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -95,11 +98,12 @@ impl Cluster {
         cluster
     }
 
-    fn spawn(&self, tls: Option<&[PathBuf; 3]>) -> Node {
-        let (port, bus) = (free_port(), free_port());
+    /// Starts a node; with the configuration file of a node that ran
+    /// before on `port`, it rejoins the cluster as that node.
+    fn spawn(&self, port: u16, bus: u16) -> Node {
         let conf = self.dir.join(format!("nodes-{port}.conf"));
         let mut command = Command::new("redis-server");
-        match tls {
+        match &self.tls {
             None => {
                 command.args(["--port", &port.to_string()]);
             }
@@ -123,13 +127,15 @@ impl Cluster {
             .arg(&conf)
             .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
             .args(["--save", "", "--appendonly", "no"])
+            // A replica syncs at once, not after the default 5 s.
+            .args(["--repl-diskless-sync-delay", "0"])
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server must be on PATH for the cluster tests");
-        Node { port, child }
+        Node { port, bus, child }
     }
 
     /// `redis+cluster://` (or `rediss+cluster://`) with every node.
@@ -182,7 +188,15 @@ impl Cluster {
             .collect()
     }
 
-    /// The port of the master serving `key` now, as `node` sees it.
+    /// The ports of the live masters.
+    pub fn masters(&self) -> Vec<u16> {
+        self.live_ports()
+            .into_iter()
+            .filter(|port| self.cli(*port, &["ROLE"]).starts_with("master"))
+            .collect()
+    }
+
+    /// The port of the master serving `key` now.
     pub fn master_of(&self, key: &str) -> u16 {
         let port = self.live_ports()[0];
         let slot: u16 = self
@@ -242,6 +256,30 @@ impl Cluster {
             .expect("a node of this cluster");
         let _ = node.child.kill();
         let _ = node.child.wait();
+    }
+
+    /// Starts the killed node on `port` again: it rejoins the cluster, as a
+    /// replica if its replica was promoted meanwhile (as a managed service
+    /// replaces a failed node).
+    pub fn restart(&mut self, port: u16) {
+        let i = self
+            .nodes
+            .iter()
+            .position(|n| n.port == port)
+            .expect("a node of this cluster");
+        let node = self.spawn(port, self.nodes[i].bus);
+        self.nodes[i] = node;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.try_cli(port, &["PING"]).as_deref() != Some("PONG") {
+            assert!(Instant::now() < deadline, "node {port} did not restart");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// [`wait_until_ok`](Self::wait_until_ok), and until every master has
+    /// `replicas` replicas online.
+    pub fn wait_until_replicated(&self, replicas: usize, limit: Duration) {
+        self.wait_for(limit, Some(replicas));
     }
 
     /// Sends `signal` (`-STOP`, `-CONT`) to the node on `port`.
