@@ -114,7 +114,7 @@ async fn only_the_first_four_values_are_checked() {
     let base = start(manager(&store, SECRET, None)).await;
     let victim = signed_in(&base).await;
     let forged = format!("sid={}.{}", "A".repeat(43), "B".repeat(43));
-    let four_forged = vec![forged.as_str(); 4].join("; ");
+    let four_forged = [forged.as_str(); 4].join("; ");
 
     let loads = store.loads.load(Ordering::SeqCst);
     assert_eq!(

@@ -49,7 +49,9 @@
 //! [`MemoryStore`] is the default: bounded in sessions, bytes and bytes per
 //! session, and its eviction keeps the visitors who come back through a
 //! flood of new ones. `RedisStore` (feature `redis`) serves several
-//! processes, also a managed Redis over TLS with an ACL user. Implement
+//! processes, also a managed Redis over TLS with an ACL user, and a Redis
+//! Cluster (one hash slot per session; logouts that wait for a replica, so
+//! a failover cannot undo them). Implement
 //! [`store::SessionStore`] for your own.
 //!
 //! # Performance

@@ -307,6 +307,10 @@ async fn a_session_survives_a_resharding_of_its_slot() {
         .expect("create"));
 
     let source = cluster.master_of(&name(&a));
+    // The layout: `{prefix}{{hex}}`, one hash, no staging key left.
+    assert_eq!(cluster.cli(source, &["TYPE", &name(&a)]), "hash");
+    let keys = cluster.cli(source, &["--scan", "--pattern", &format!("{prefix}*")]);
+    assert_eq!(keys, name(&a), "one key per session");
     let target = cluster
         .live_ports()
         .into_iter()

@@ -35,7 +35,9 @@ const STAGING: &str = ":new";
 /// # Layout
 ///
 /// One Redis hash per session, at key `{prefix}{store key in hex}` (the
-/// prefix defaults to [`DEFAULT_PREFIX`](Self::DEFAULT_PREFIX)). Each session
+/// prefix defaults to [`DEFAULT_PREFIX`](Self::DEFAULT_PREFIX)); in
+/// [cluster mode](#cluster-mode) the hex is in braces, `{prefix}{{hex}}`.
+/// Each session
 /// value is a field `d:<key>` holding its JSON text; the fields `m:c`, `m:r`
 /// and `m:e` hold when the session was created, when its id was issued and
 /// when it ends, in ms since the Unix epoch. The key expires in Redis itself
@@ -46,14 +48,57 @@ const STAGING: &str = ":new";
 /// # Round trips
 ///
 /// Each call is one round trip: `load` an `HGETALL`; `create` one pipeline
-/// of `HSET` and `PEXPIREAT` on a staging key and `RENAMENX` into place
-/// (atomic, never overwrites); `update` one pipeline of `HSET` (expiry and
-/// changed values), `HDEL` (removed keys), `PEXPIREAT` and `HEXISTS m:c`;
-/// `delete` one pipeline of `HDEL m:c` and `UNLINK`; the move of
-/// `cycle_id` ([`AtomicMove`]) one pipeline of `RENAMENX old new`, the
-/// update's commands on the new name, and `HEXISTS m:c` there. No Lua: a
-/// script costs Redis several times the CPU of these plain commands. A
-/// call that finds its connection lost is sent once more (see below).
+/// of `HSET` and `PEXPIREAT` on a staging key (the hash's key and `:new`)
+/// and `RENAMENX` into place (atomic, never overwrites); `update` one
+/// pipeline of `HSET` (expiry and changed values), `HDEL` (removed keys),
+/// `PEXPIREAT` and `HEXISTS m:c`; `delete` one pipeline of `HDEL m:c` and
+/// `UNLINK`; the move of `cycle_id` ([`AtomicMove`], single node only) one
+/// pipeline of `RENAMENX old new`, the update's commands on the new name,
+/// and `HEXISTS m:c` there. No Lua: a script costs Redis several times the
+/// CPU of these plain commands. A call that finds its connection lost is
+/// sent once more (see below). A write that waits for a replica ends its
+/// pipeline with `WAIT 1 <ms>` (see [Failover](#failover)): still one
+/// round trip.
+///
+/// # Cluster mode
+///
+/// With a `redis+cluster://host:port[,host:port...]` URL (or
+/// `rediss+cluster://`; see [`builder`](Self::builder)) the store talks to a
+/// Redis Cluster, where one command or pipeline may only touch keys of one
+/// hash slot. Every key of a session carries the same hash tag, the store
+/// key's hex in braces (`{prefix}{{hex}}` and its staging key
+/// `{prefix}{{hex}}:new`), so each call's pipeline goes to one slot's
+/// master: load and commit stay one round trip each. The commands of a
+/// write run there as one `MULTI`/`EXEC`, so that a session whose slot is
+/// being moved to another master is served during the move (`ASK`); a
+/// create in a slot mid-move gets `TRYAGAIN` until the move ends, which the
+/// cluster client retries, as it follows `MOVED` after a move and finds the
+/// new master after a failover, within the same timeouts.
+///
+/// `cycle_id` (login) moves a session between two ids, which hash to
+/// different slots: cluster mode offers no [`AtomicMove`], and the manager
+/// creates the new entry, deletes the old one, and deletes the new one
+/// again if the old one had ended: two or three round trips after the
+/// load, the one exception to the rule above. The single-node layout is
+/// unchanged (no braces): existing sessions survive an upgrade, and the
+/// two layouts differ only in the function that names a session's key.
+///
+/// # Failover
+///
+/// Redis replicates asynchronously: a master that dies can take writes
+/// it acknowledged with it, and the replica promoted in its place never
+/// had them. For a logout, that would bring a logged-out session back.
+/// [`RedisConfig::wait_for_replica`] (for any deployment with replicas, a
+/// cluster or a single master with replicas) makes a logout wait until a
+/// replica has it (`WAIT 1 <ms>` in its pipeline); if none confirms in
+/// time, the logout fails with a [`StoreError`] (a 503 the client can
+/// retry), and once answered it is final even across a failover.
+/// [`RedisConfig::durable_commits`] makes every commit wait the same way:
+/// no acknowledged write is lost, at the price of a replica's round trip
+/// in each commit. While a master has no replica in sync (its replica was
+/// just promoted, or is down), the writes that wait answer 503 in its
+/// slots until one is back; a second replica per master keeps them
+/// available through one failure.
 ///
 /// # Liveness
 ///
@@ -69,7 +114,8 @@ const STAGING: &str = ":new";
 ///
 /// # Failures
 ///
-/// The connection is a [`ConnectionManager`] that reconnects by itself.
+/// The connection is a [`ConnectionManager`] that reconnects by itself
+/// (in cluster mode, a cluster connection that reconnects to each node).
 /// With [`connect`](Self::connect) it is configured by
 /// [`connection_config`](Self::connection_config): a connection attempt
 /// gives up after [`CONNECTION_TIMEOUT`](Self::CONNECTION_TIMEOUT) (1 s), a
@@ -1239,6 +1285,35 @@ mod tests {
             ("app:s3cret@host", "<a Redis URL that does not parse>"),
         ] {
             assert_eq!(redact(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_cluster_url_names_every_node_with_the_same_credentials() {
+        let nodes = |url: &str| cluster_nodes(url, &redact(url));
+        assert_eq!(nodes("redis://h:1/0").expect("valid"), None);
+        assert_eq!(
+            nodes("redis+cluster://app:s%40c@10.0.0.1:7000,10.0.0.2:7001/").expect("valid"),
+            Some(vec![
+                "redis://app:s%40c@10.0.0.1:7000".to_owned(),
+                "redis://app:s%40c@10.0.0.2:7001".to_owned(),
+            ])
+        );
+        assert_eq!(
+            nodes("rediss+cluster://[::1]:7000?protocol=resp3").expect("valid"),
+            Some(vec!["rediss://[::1]:7000?protocol=resp3".to_owned()])
+        );
+        assert_eq!(
+            nodes("valkeys+cluster://h:1").expect("valid"),
+            Some(vec!["rediss://h:1".to_owned()])
+        );
+        for bad in [
+            "redis+cluster://app:s3cret@h:1/0",
+            "redis+cluster://app:s3cret@h:1,h:2/2",
+            "redis+cluster://app:s3cret@",
+        ] {
+            let e = nodes(bad).expect_err(bad).to_string();
+            assert!(!e.contains("s3cret"), "{e}");
         }
     }
 
