@@ -2,7 +2,7 @@
 //! attribute macro.
 //!
 //! Only a signed random id lives in the cookie; the data lives on the server
-//! in a [`SessionStore`]: in memory by default ([`MemoryStore`]), in Redis
+//! in a [`SessionStore`](store::SessionStore): in memory by default ([`MemoryStore`]), in Redis
 //! for several processes, or in any store you write.
 //!
 //! # Usage

@@ -42,7 +42,7 @@ const KEY_BYTES: usize = 32;
 ///     bookkeeping of an entry (about 300 bytes of process memory for a
 ///     small session) is bounded by the capacity;
 ///   - at most `max_session_bytes` of keys and values per session
-///     ([`DEFAULT_MAX_SESSION_BYTES`], 64 KiB, the manager's default,
+///     ([`Sessions::DEFAULT_MAX_SESSION_BYTES`](crate::Sessions::DEFAULT_MAX_SESSION_BYTES), 64 KiB, the manager's default,
 ///     unless [`with_max_session_bytes`](Self::with_max_session_bytes)),
 ///     checked where concurrent commits merge: requests that each stay
 ///     under the manager's limit cannot together grow one session past it.
@@ -204,7 +204,7 @@ impl MemoryStore {
     }
 
     /// Sets the largest session the store keeps, in bytes of keys and JSON
-    /// values ([`DEFAULT_MAX_SESSION_BYTES`] by default). Keep it at least
+    /// values ([`Sessions::DEFAULT_MAX_SESSION_BYTES`](crate::Sessions::DEFAULT_MAX_SESSION_BYTES) by default). Keep it at least
     /// the manager's `max_session_bytes`, which stops a single request
     /// earlier and with a clearer error; this limit stops concurrent
     /// commits whose merge would exceed it.
