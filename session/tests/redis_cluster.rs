@@ -30,11 +30,16 @@ use counting_proxy::CountingProxy;
 use redis_cluster::Cluster;
 use redis_env::{redis_url, unique_prefix};
 
+/// One cluster at a time: six `redis-server` processes per test are
+/// enough for a small machine, and the replica waits are timed.
+static ONE_CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_store_conforms() {
     if redis_url().is_none() {
         return;
     }
+    let _alone = ONE_CLUSTER.lock().await;
     let cluster = Cluster::start(3, 1);
     let store = RedisStore::builder(cluster.url())
         .connect()
@@ -126,6 +131,7 @@ async fn one_round_trip_to_load_and_one_to_commit_in_cluster_mode_too() {
     if redis_url().is_none() {
         return;
     }
+    let _alone = ONE_CLUSTER.lock().await;
     let cluster = Cluster::start(3, 1);
     let proxies = proxies(&cluster);
     let url = format!(
@@ -283,6 +289,7 @@ async fn a_session_survives_a_resharding_of_its_slot() {
     if redis_url().is_none() {
         return;
     }
+    let _alone = ONE_CLUSTER.lock().await;
     let cluster = Cluster::start(3, 0);
     let prefix = unique_prefix("cluster-reshard");
     let store = RedisStore::connect(&cluster.url())
@@ -390,6 +397,7 @@ async fn writes_wait_for_a_replica_and_fail_when_none_confirms() {
     if redis_url().is_none() {
         return;
     }
+    let _alone = ONE_CLUSTER.lock().await;
     let cluster = Cluster::start(3, 1);
     let prefix = unique_prefix("cluster-wait");
     let store = RedisStore::builder(cluster.url())

@@ -229,15 +229,17 @@ impl Cluster {
         panic!("no master owns slot {slot}")
     }
 
-    /// The replicas of the master on `port`.
+    /// The replicas of the master on `port`, as its replication sees them
+    /// (gossip may lag behind: a replica can be replicating while the
+    /// master's `CLUSTER NODES` still calls it a master).
     pub fn replicas_of(&self, port: u16) -> Vec<u16> {
-        let id = self.cli(port, &["CLUSTER", "MYID"]).trim().to_owned();
-        self.cli(port, &["CLUSTER", "NODES"])
+        self.cli(port, &["INFO", "replication"])
             .lines()
+            .filter(|line| line.starts_with("slave") && line.contains("ip="))
             .filter_map(|line| {
-                let fields: Vec<&str> = line.split(' ').collect();
-                (fields.len() > 3 && fields[2].contains("slave") && fields[3] == id)
-                    .then(|| node_port(fields[1]))
+                line.split(',')
+                    .find_map(|field| field.strip_prefix("port="))
+                    .and_then(|p| p.parse().ok())
             })
             .collect()
     }
