@@ -11,7 +11,11 @@
 //! (`memory`, the default, or `redis://...` with `--features redis`;
 //! `rediss://` for TLS, `SESSION_REDIS_CA=/path/ca.pem` for a private CA;
 //! `postgres://user@host/db` with `--features postgres`;
-//! `sqlite://sessions.db` with `--features sqlite`).
+//! `sqlite://sessions.db` with `--features sqlite`;
+//! `redis+cluster://host:port,host:port` or `rediss+cluster://` for a
+//! Redis Cluster, where logouts wait up to `SESSION_REDIS_WAIT_MS` (500 by
+//! default there, 0 turns it off) for a replica, and
+//! `SESSION_REDIS_DURABLE=1` makes every commit wait).
 
 use std::convert::Infallible;
 use std::error::Error;
@@ -77,6 +81,21 @@ async fn sessions_from_env() -> Result<Sessions, Box<dyn Error>> {
         builder = builder.tls_ca_file(ca);
     }
     let store = std::env::var("SESSION_STORE").unwrap_or_default();
+    // A cluster has replicas: a logout waits for one (500 ms at most), so
+    // that a failover cannot bring the session back.
+    let wait_ms = match std::env::var("SESSION_REDIS_WAIT_MS") {
+        Ok(ms) => ms
+            .parse::<u64>()
+            .map_err(|e| format!("SESSION_REDIS_WAIT_MS={ms}: {e}"))?,
+        Err(_) if store.contains("+cluster://") => 500,
+        Err(_) => 0,
+    };
+    if wait_ms > 0 {
+        builder = builder.replica_wait(std::time::Duration::from_millis(wait_ms));
+    }
+    if std::env::var("SESSION_REDIS_DURABLE").is_ok_and(|v| v == "1") {
+        builder = builder.durable_commits(true);
+    }
     Ok(builder.store_url(&store).await?.build()?)
 }
 

@@ -12,6 +12,7 @@ mod common;
 use common::browser;
 use common::counter_server::{assert_503_fast, n, serve_counter};
 use common::logs::Logs;
+use common::redis_cluster::Cluster;
 use common::redis_env::{free_port, redis_url, Throwaway};
 
 use std::future::Future;
@@ -165,6 +166,33 @@ fn rediss_with_a_private_ca_serves_sessions() {
                 .expect("connect over TLS with the CA text");
             round_trip(store.with_prefix("tls:")).await;
         }
+    });
+}
+
+#[test]
+fn rediss_cluster_with_a_private_ca_serves_sessions() {
+    serially_if_redis(async {
+        let pki = Pki::new();
+        let [cert, key, ca] = pki.server_files("server");
+        let cluster = Cluster::start_tls(3, 0, [&cert, &key, &ca]);
+        let url = cluster.url();
+        assert!(url.starts_with("rediss+cluster://"), "{url}");
+        let store = RedisStore::builder(&url)
+            .ca_file(pki.cert("ca"))
+            .connect()
+            .await
+            .expect("connect to the TLS cluster with the CA file");
+        assert!(store.is_cluster());
+        round_trip(store.with_prefix("tls-cluster:")).await;
+
+        // Without the CA, the cluster's certificates are refused at start-up.
+        // (The cluster client passes the TLS error on as text: the message
+        // names it, less plainly than for a single node.)
+        let error = refused(RedisStore::connect(&url)).await;
+        assert!(
+            error.contains("cannot connect to Redis") && error.contains("certificate"),
+            "{error}"
+        );
     });
 }
 

@@ -124,7 +124,7 @@ pub enum RequestError {
 pub enum StoreUrlError {
     /// The scheme is not one this crate knows.
     #[error(
-        "unknown session store scheme `{scheme}`; expected `memory`, `redis://`, `rediss://`, `valkey://`, `valkeys://`, `postgres://`, `postgresql://` or `sqlite://`"
+        "unknown session store scheme `{scheme}`; expected `memory`, `redis://`, `rediss://`, `valkey://`, `valkeys://` (each also with `+cluster`, e.g. `redis+cluster://`), `postgres://`, `postgresql://` or `sqlite://`"
     )]
     UnknownScheme {
         /// The scheme given (the part before `://`).

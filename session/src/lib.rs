@@ -60,11 +60,12 @@
 //! [`MemoryStore`] is the default: bounded in sessions, bytes and bytes per
 //! session, and its eviction keeps the visitors who come back through a
 //! flood of new ones. `RedisStore` (feature `redis`) serves several
-//! processes, also a managed Redis over TLS with an ACL user; `PgStore`
-//! (feature `postgres`) keeps sessions in the application's own
-//! PostgreSQL, and `SqliteStore` (feature `sqlite`) in a file that
-//! survives restarts. Implement [`SessionStore`](store::SessionStore) for
-//! your own.
+//! processes, also a managed Redis over TLS with an ACL user, and a Redis
+//! Cluster (one hash slot per session; logouts that wait for a replica, so
+//! a failover cannot undo them); `PgStore` (feature `postgres`) keeps
+//! sessions in the application's own PostgreSQL, and `SqliteStore`
+//! (feature `sqlite`) in a file that survives restarts. Implement
+//! [`SessionStore`](store::SessionStore) for your own.
 //!
 //! # Performance
 //!

@@ -507,7 +507,10 @@ impl SessionsBuilder {
 
     /// Opens the store a URL names, as the examples read `SESSION_STORE`:
     /// `memory` (or an empty string), `redis://`, `rediss://`, `valkey://`
-    /// and `valkeys://` (feature `redis`; see [`tls_ca_file`](Self::tls_ca_file)),
+    /// and `valkeys://`, and a Redis Cluster with
+    /// `redis+cluster://host:port[,host:port...]` or `rediss+cluster://`
+    /// (feature `redis`; see [`tls_ca_file`](Self::tls_ca_file),
+    /// [`replica_wait`](Self::replica_wait) and `RedisStore::builder`);
     /// `postgres://` and `postgresql://` (feature `postgres`), and
     /// `sqlite://relative/path.db` or `sqlite:///absolute/path.db` (feature
     /// `sqlite`; the file is created if missing). The SQL stores' tables
@@ -542,6 +545,26 @@ impl SessionsBuilder {
     /// instead of the system's roots: for `rediss://` with a private CA.
     pub fn tls_ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.url_options.tls_ca_file = Some(path.into());
+        self
+    }
+
+    /// For a store opened by a later [`store_url`](Self::store_url) whose
+    /// deployment has replicas (Redis with replicas, a Redis Cluster): a
+    /// logout waits until a replica has it, at most `timeout`, and fails
+    /// (503, retryable) if none confirms, so that it stays final across a
+    /// failover. See `RedisConfig::wait_for_replica`. Stores that do not
+    /// replicate (memory) ignore it.
+    pub fn replica_wait(mut self, timeout: Duration) -> Self {
+        self.url_options.replica_wait = Some(timeout);
+        self
+    }
+
+    /// For a store opened by a later [`store_url`](Self::store_url): every
+    /// commit, not only logouts, waits for a replica as
+    /// [`replica_wait`](Self::replica_wait) says, so that no answered write
+    /// is lost in a failover. See `RedisConfig::durable_commits`.
+    pub fn durable_commits(mut self, on: bool) -> Self {
+        self.url_options.durable_commits = on;
         self
     }
 

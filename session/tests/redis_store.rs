@@ -2,9 +2,8 @@
 //! `REDIS_URL`), the store's Redis layout, and its round trips.
 #![cfg(all(feature = "redis", feature = "conformance"))]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::header::{HeaderMap, HeaderValue, COOKIE};
@@ -20,6 +19,11 @@ use redis::AsyncCommands;
 mod redis_env;
 
 use redis_env::{redis_url, unique_prefix};
+
+#[path = "../../tests/common/counting_proxy.rs"]
+mod counting_proxy;
+
+use counting_proxy::CountingProxy;
 
 /// The store under test, its keys under `prefix`.
 async fn connect(url: &str, prefix: &str) -> RedisStore {
@@ -242,103 +246,6 @@ async fn connect_fails_clearly_for_a_bad_url_or_an_unreachable_redis() {
         "connect to a closed port gave up after {:?}",
         started.elapsed()
     );
-}
-
-/// A TCP proxy in front of Redis that records every command the client
-/// sends, grouped into round trips: a batch is what the client sent before
-/// Redis next answered. Counting batches (not commands) is what shows one
-/// pipeline where three separate calls would also send three commands.
-struct CountingProxy {
-    addr: SocketAddr,
-    batches: Arc<Mutex<Vec<Vec<String>>>>,
-}
-
-impl CountingProxy {
-    fn start(upstream: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let batches = Arc::new(Mutex::new(vec![Vec::new()]));
-        let log = batches.clone();
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { return };
-                let server = TcpStream::connect(upstream).expect("Redis reachable");
-                let (c2, s2) = (
-                    client.try_clone().expect("clone"),
-                    server.try_clone().expect("clone"),
-                );
-                let replies = log.clone();
-                std::thread::spawn(move || forward_replies(s2, c2, &replies));
-                let log = log.clone();
-                std::thread::spawn(move || forward_commands(client, server, &log));
-            }
-        });
-        Self { addr, batches }
-    }
-
-    /// The round trips since the last call, each the commands it carried.
-    fn take(&self) -> Vec<Vec<String>> {
-        let mut log = self.batches.lock().expect("lock");
-        let taken = std::mem::replace(&mut *log, vec![Vec::new()]);
-        taken.into_iter().filter(|b| !b.is_empty()).collect()
-    }
-}
-
-/// Copies Redis's answers to the client; an answer closes the batch.
-fn forward_replies(mut server: TcpStream, mut client: TcpStream, log: &Mutex<Vec<Vec<String>>>) {
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        let n = server.read(&mut buf).unwrap_or(0);
-        if n == 0 {
-            let _ = client.shutdown(Shutdown::Both);
-            return;
-        }
-        log.lock().expect("lock").push(Vec::new());
-        if client.write_all(&buf[..n]).is_err() {
-            return;
-        }
-    }
-}
-
-/// Copies RESP requests from `client` to `server`, logging each command
-/// into the open batch. What the client wrote at once (all it has sent
-/// that is already here) is logged before any of it goes on, so Redis's
-/// first answer cannot split one pipeline into two batches.
-fn forward_commands(client: TcpStream, mut server: TcpStream, log: &Mutex<Vec<Vec<String>>>) {
-    let mut reader = BufReader::new(client);
-    let mut line = String::new();
-    let (mut pending, mut names) = (Vec::new(), Vec::new());
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            let _ = server.shutdown(Shutdown::Both);
-            return;
-        }
-        pending.extend_from_slice(line.as_bytes());
-        let count: usize = line[1..].trim().parse().expect("a RESP array header");
-        for i in 0..count {
-            line.clear();
-            reader.read_line(&mut line).expect("bulk header");
-            pending.extend_from_slice(line.as_bytes());
-            let len: usize = line[1..].trim().parse().expect("a bulk length");
-            let mut bulk = vec![0; len + 2];
-            reader.read_exact(&mut bulk).expect("bulk");
-            if i == 0 {
-                names.push(String::from_utf8_lossy(&bulk[..len]).to_uppercase());
-            }
-            pending.extend_from_slice(&bulk);
-        }
-        if !reader.buffer().is_empty() {
-            continue;
-        }
-        if let Some(open) = log.lock().expect("lock").last_mut() {
-            open.append(&mut names);
-        }
-        if server.write_all(&pending).is_err() {
-            return;
-        }
-        pending.clear();
-    }
 }
 
 /// `host:port` of a `redis://[user:pass@]host[:port][/db]` URL.

@@ -6,8 +6,12 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ConnectionAddr, ErrorKind, IntoConnectionInfo, RedisError};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{
+    Cmd, ConnectionAddr, ErrorKind, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
@@ -22,6 +26,8 @@ const DATA: &str = "d:";
 const CREATED: &str = "m:c";
 const RENEWED: &str = "m:r";
 const EXPIRES: &str = "m:e";
+/// Suffix of the staging key a `create` builds the hash under.
+const STAGING: &str = ":new";
 
 /// Sessions in Redis, shared by every process that connects to it
 /// (feature `redis`).
@@ -29,7 +35,9 @@ const EXPIRES: &str = "m:e";
 /// # Layout
 ///
 /// One Redis hash per session, at key `{prefix}{store key in hex}` (the
-/// prefix defaults to [`DEFAULT_PREFIX`](Self::DEFAULT_PREFIX)). Each session
+/// prefix defaults to [`DEFAULT_PREFIX`](Self::DEFAULT_PREFIX)); in
+/// [cluster mode](#cluster-mode) the hex is in braces, `{prefix}{{hex}}`.
+/// Each session
 /// value is a field `d:<key>` holding its JSON text; the fields `m:c`, `m:r`
 /// and `m:e` hold when the session was created, when its id was issued and
 /// when it ends, in ms since the Unix epoch. The key expires in Redis itself
@@ -40,14 +48,57 @@ const EXPIRES: &str = "m:e";
 /// # Round trips
 ///
 /// Each call is one round trip: `load` an `HGETALL`; `create` one pipeline
-/// of `HSET` and `PEXPIREAT` on a staging key and `RENAMENX` into place
-/// (atomic, never overwrites); `update` one pipeline of `HSET` (expiry and
-/// changed values), `HDEL` (removed keys), `PEXPIREAT` and `HEXISTS m:c`;
-/// `delete` one pipeline of `HDEL m:c` and `UNLINK`; the move of
-/// `cycle_id` ([`AtomicMove`]) one pipeline of `RENAMENX old new`, the
-/// update's commands on the new name, and `HEXISTS m:c` there. No Lua: a
-/// script costs Redis several times the CPU of these plain commands. A
-/// call that finds its connection lost is sent once more (see below).
+/// of `HSET` and `PEXPIREAT` on a staging key (the hash's key and `:new`)
+/// and `RENAMENX` into place (atomic, never overwrites); `update` one
+/// pipeline of `HSET` (expiry and changed values), `HDEL` (removed keys),
+/// `PEXPIREAT` and `HEXISTS m:c`; `delete` one pipeline of `HDEL m:c` and
+/// `UNLINK`; the move of `cycle_id` ([`AtomicMove`], single node only) one
+/// pipeline of `RENAMENX old new`, the update's commands on the new name,
+/// and `HEXISTS m:c` there. No Lua: a script costs Redis several times the
+/// CPU of these plain commands. A call that finds its connection lost is
+/// sent once more (see below). A write that waits for a replica ends its
+/// pipeline with `WAIT 1 <ms>` (see [Failover](#failover)): still one
+/// round trip.
+///
+/// # Cluster mode
+///
+/// With a `redis+cluster://host:port[,host:port...]` URL (or
+/// `rediss+cluster://`; see [`builder`](Self::builder)) the store talks to a
+/// Redis Cluster, where one command or pipeline may only touch keys of one
+/// hash slot. Every key of a session carries the same hash tag, the store
+/// key's hex in braces (`{prefix}{{hex}}` and its staging key
+/// `{prefix}{{hex}}:new`), so each call's pipeline goes to one slot's
+/// master: load and commit stay one round trip each. The commands of a
+/// write run there as one `MULTI`/`EXEC`, so that a session whose slot is
+/// being moved to another master is served during the move (`ASK`); a
+/// create in a slot mid-move gets `TRYAGAIN` until the move ends, which the
+/// cluster client retries, as it follows `MOVED` after a move and finds the
+/// new master after a failover, within the same timeouts.
+///
+/// `cycle_id` (login) moves a session between two ids, which hash to
+/// different slots: cluster mode offers no [`AtomicMove`], and the manager
+/// creates the new entry, deletes the old one, and deletes the new one
+/// again if the old one had ended: two or three round trips after the
+/// load, the one exception to the rule above. The single-node layout is
+/// unchanged (no braces): existing sessions survive an upgrade, and the
+/// two layouts differ only in the function that names a session's key.
+///
+/// # Failover
+///
+/// Redis replicates asynchronously: a master that dies can take writes
+/// it acknowledged with it, and the replica promoted in its place never
+/// had them. For a logout, that would bring a logged-out session back.
+/// [`RedisConfig::wait_for_replica`] (for any deployment with replicas, a
+/// cluster or a single master with replicas) makes a logout wait until a
+/// replica has it (`WAIT 1 <ms>` in its pipeline); if none confirms in
+/// time, the logout fails with a [`StoreError`] (a 503 the client can
+/// retry), and once answered it is final even across a failover.
+/// [`RedisConfig::durable_commits`] makes every commit wait the same way:
+/// no acknowledged write is lost, at the price of a replica's round trip
+/// in each commit. While a master has no replica in sync (its replica was
+/// just promoted, or is down), the writes that wait answer 503 in its
+/// slots until one is back; a second replica per master keeps them
+/// available through one failure.
 ///
 /// # Liveness
 ///
@@ -63,7 +114,8 @@ const EXPIRES: &str = "m:e";
 ///
 /// # Failures
 ///
-/// The connection is a [`ConnectionManager`] that reconnects by itself.
+/// The connection is a [`ConnectionManager`] that reconnects by itself
+/// (in cluster mode, a cluster connection that reconnects to each node).
 /// With [`connect`](Self::connect) it is configured by
 /// [`connection_config`](Self::connection_config): a connection attempt
 /// gives up after [`CONNECTION_TIMEOUT`](Self::CONNECTION_TIMEOUT) (1 s), a
@@ -111,8 +163,51 @@ const EXPIRES: &str = "m:e";
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    connection: Conn,
     prefix: String,
+    /// How long a write that must reach a replica waits for one (`WAIT 1
+    /// <ms>`); `None`: nothing waits.
+    replica_wait: Option<Duration>,
+    /// Whether every commit waits for a replica, not only logouts.
+    durable: bool,
+}
+
+/// The connection: to one Redis (the connection manager reconnects by
+/// itself) or to a cluster (the cluster connection follows `MOVED` and
+/// `ASK`, and finds the new master after a failover). Both run the same
+/// pipelines.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
 }
 
 impl RedisStore {
@@ -123,13 +218,18 @@ impl RedisStore {
     /// connection attempt, at start-up and on every reconnection.
     pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
     /// How long [`connect`](Self::connect)'s connection waits for the answer
-    /// to one command.
+    /// to one command (plus the replica wait, if one is set: see
+    /// [`RedisConfig::wait_for_replica`]).
     pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
+    /// How long a write waits for a replica when
+    /// [`RedisConfig::wait_for_replica`] is on without a duration of its
+    /// own ([`RedisConfig::durable_commits`], the examples).
+    pub const DEFAULT_REPLICA_WAIT: Duration = Duration::from_millis(500);
 
     /// Connects to the Redis at `url` with [`connection_config`](Self::connection_config);
     /// the same as `RedisStore::builder(url).connect()`, where
     /// [`builder`](Self::builder) tells the URL forms apart and has the
-    /// option for a private CA.
+    /// options for a private CA and replicas.
     ///
     /// # Errors
     ///
@@ -150,12 +250,17 @@ impl RedisStore {
     ///   server's certificate checked against the system's root
     ///   certificates, or against a private CA given with
     ///   [`RedisConfig::ca_file`] or [`RedisConfig::ca_pem`];
-    /// - `valkey://` and `valkeys://`: the same as `redis://` and `rediss://`.
+    /// - `valkey://` and `valkeys://`: the same as `redis://` and `rediss://`;
+    /// - `redis+cluster://[[user]:password@]host:port[,host:port...]` (and
+    ///   `rediss+cluster://`, `valkey+cluster://`, `valkeys+cluster://`): a
+    ///   Redis Cluster, reached through any of the listed nodes (the
+    ///   others are found from them). A `/db` path is refused: a cluster
+    ///   has only database 0. See [Cluster mode](RedisStore#cluster-mode).
     ///
     /// `user` is a Redis ACL user (Redis 6 and later; without it, the
     /// password is the `default` user's, as with `requirepass`). Characters
-    /// such as `@`, `:` or `/` in the user name or password must be
-    /// percent-encoded (`%40`, `%3A`, `%2F`).
+    /// such as `@`, `:`, `/` or `,` in the user name or password must be
+    /// percent-encoded (`%40`, `%3A`, `%2F`, `%2C`).
     ///
     /// # Example
     ///
@@ -169,6 +274,12 @@ impl RedisStore {
     ///     .connect()
     ///     .await?
     ///     .with_prefix("myapp:session:");
+    ///
+    /// // A cluster of masters with a replica each: logouts wait for a replica.
+    /// let store = RedisStore::builder("redis+cluster://10.0.0.1:6379,10.0.0.2:6379")
+    ///     .wait_for_replica(RedisStore::DEFAULT_REPLICA_WAIT)
+    ///     .connect()
+    ///     .await?;
     /// # Ok(())
     /// # }
     /// ```
@@ -176,6 +287,8 @@ impl RedisStore {
         RedisConfig {
             url: url.into(),
             ca: None,
+            replica_wait: None,
+            durable: false,
         }
     }
 
@@ -187,25 +300,80 @@ impl RedisStore {
     /// (`rustls::crypto::ring::default_provider().install_default()`);
     /// [`RedisConfig::connect`] does that for you.
     pub fn from_connection(connection: ConnectionManager) -> Self {
+        Self::with_connection(Conn::Single(connection))
+    }
+
+    /// Like [`from_connection`](Self::from_connection), for a Redis
+    /// Cluster: a connection made with `redis::cluster::ClusterClient`
+    /// (feature `cluster-async` of the `redis` crate). The store then uses
+    /// the [cluster layout](RedisStore#cluster-mode). Give the client a
+    /// connection and a response timeout, and retry waits short enough
+    /// that a call ends within the manager's `store_timeout`.
+    pub fn from_cluster_connection(connection: ClusterConnection) -> Self {
+        Self::with_connection(Conn::Cluster(connection))
+    }
+
+    fn with_connection(connection: Conn) -> Self {
         Self {
             connection,
             prefix: Self::DEFAULT_PREFIX.to_owned(),
+            replica_wait: None,
+            durable: false,
         }
     }
 
     /// Stores sessions under keys that start with `prefix` instead of
     /// [`DEFAULT_PREFIX`](Self::DEFAULT_PREFIX), e.g. to keep two
     /// applications apart in one Redis. Every process of one application
-    /// must use the same prefix.
+    /// must use the same prefix. In cluster mode, a prefix with a `}`
+    /// could hold the hash tag and put every session in one slot: keep
+    /// braces out of it.
     #[must_use]
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
+        if self.is_cluster() && self.prefix.contains('{') && self.prefix.contains('}') {
+            tracing::warn!(
+                "the Redis key prefix holds braces: in cluster mode they may make the hash tag \
+                 and put every session in one slot"
+            );
+        }
         self
     }
 
     /// The key prefix in use.
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// Makes writes that must survive a failover wait until a replica has
+    /// them (`WAIT 1 <timeout>` in the same pipeline): logouts always, and
+    /// every commit with [`with_durable_commits`](Self::with_durable_commits).
+    /// If no replica confirms within `timeout`, the call fails (a 503 the
+    /// client can retry). [`RedisConfig::wait_for_replica`] sets it for a
+    /// connection the builder makes; here, for one of
+    /// [`from_connection`](Self::from_connection), whose response timeout
+    /// must exceed `timeout`.
+    #[must_use]
+    pub fn with_replica_wait(mut self, timeout: Duration) -> Self {
+        self.replica_wait = Some(timeout);
+        self
+    }
+
+    /// Makes every commit (create, change, logout) wait for a replica, not
+    /// only logouts: an answered request is then never lost in a failover,
+    /// at the price of a replica's acknowledgement in every commit's time.
+    /// Without [`with_replica_wait`](Self::with_replica_wait), the wait is
+    /// [`DEFAULT_REPLICA_WAIT`](Self::DEFAULT_REPLICA_WAIT).
+    #[must_use]
+    pub fn with_durable_commits(mut self) -> Self {
+        self.durable = true;
+        self.replica_wait = self.replica_wait.or(Some(Self::DEFAULT_REPLICA_WAIT));
+        self
+    }
+
+    /// Whether the store talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.connection, Conn::Cluster(_))
     }
 
     /// The configuration [`connect`](Self::connect) uses: connection and
@@ -219,11 +387,62 @@ impl RedisStore {
             .set_number_of_retries(0)
     }
 
+    /// The Redis key of a session's hash: the one place that derives it,
+    /// so that the single-node and cluster layouts differ here and nowhere
+    /// else. Single node: `{prefix}{hex}`. Cluster: `{prefix}{{hex}}`,
+    /// the hex in braces, Redis's hash tag: only it decides the slot, so
+    /// the staging key ([`staging`]) lands in the same slot and each
+    /// pipeline touches one slot. Field names are [`DATA`], [`CREATED`],
+    /// [`RENEWED`] and [`EXPIRES`].
     fn key(&self, key: &StoreKey) -> String {
-        let mut name = String::with_capacity(self.prefix.len() + 64);
+        let mut name = String::with_capacity(self.prefix.len() + 64 + 2 + STAGING.len());
         name.push_str(&self.prefix);
-        name.push_str(&key.to_hex());
+        match self.connection {
+            Conn::Single(_) => name.push_str(&key.to_hex()),
+            Conn::Cluster(_) => {
+                name.push('{');
+                name.push_str(&key.to_hex());
+                name.push('}');
+            }
+        }
         name
+    }
+
+    /// A batch for the commands of one store call on one session's keys.
+    fn batch(&self) -> Batch {
+        Batch::new(matches!(self.connection, Conn::Cluster(_)))
+    }
+
+    /// How long this write waits for a replica, if it must: a logout
+    /// (`logout`) whenever a wait is set, any commit with durable commits.
+    fn replica_wait(&self, logout: bool) -> Option<Duration> {
+        self.replica_wait.filter(|_| logout || self.durable)
+    }
+
+    /// Runs `batch` (see [`Batch`]), closed by `WAIT 1 <ms>` if this write
+    /// must reach a replica; returns the batch's answer. A replica that
+    /// does not confirm in time fails the call, unless the answer says the
+    /// write did not take effect (`answered`: 0 for a create whose id was
+    /// taken, an update of a dead session), which needs no replica.
+    async fn run(&self, what: &'static str, batch: Batch, logout: bool) -> Result<i64, StoreError> {
+        let wait = self.replica_wait(logout);
+        let (pipe, replies) = batch.finish(wait);
+        let pipe = &pipe;
+        let (answer, replicas) = self
+            .retry(what, move |mut conn| async move {
+                replies.read(pipe.query_async(&mut conn).await?)
+            })
+            .await?;
+        match (wait, replicas) {
+            (Some(timeout), Some(n)) if n < 1 && (logout || answer != 0) => {
+                Err(StoreError::backend(format!(
+                    "no Redis replica confirmed the write within {timeout:?} (WAIT); it is on \
+                     the master only and could be lost in a failover, so the request failed \
+                     and can be retried"
+                )))
+            }
+            _ => Ok(answer),
+        }
     }
 
     /// Runs `call` on the connection; if it failed because the connection
@@ -231,7 +450,7 @@ impl RedisStore {
     /// manager is then making.
     async fn retry<T, F, Fut>(&self, what: &'static str, call: F) -> Result<T, StoreError>
     where
-        F: Fn(ConnectionManager) -> Fut,
+        F: Fn(Conn) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
     {
         match call(self.connection.clone()).await {
@@ -252,19 +471,25 @@ impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
             .field("prefix", &self.prefix)
+            .field("cluster", &self.is_cluster())
+            .field("replica_wait", &self.replica_wait)
+            .field("durable", &self.durable)
             .finish_non_exhaustive()
     }
 }
 
-/// How to reach a Redis: its URL and, for TLS, which certificate
-/// authority to trust. Made by [`RedisStore::builder`];
-/// [`connect`](Self::connect) makes the store.
+/// How to reach a Redis or a Redis Cluster: its URL, which certificate
+/// authority to trust for TLS, and whether writes wait for a replica.
+/// Made by [`RedisStore::builder`]; [`connect`](Self::connect) makes the
+/// store.
 ///
 /// Its `Debug` output shows the URL without user name and password.
 #[derive(Clone)]
 pub struct RedisConfig {
     url: String,
     ca: Option<Ca>,
+    replica_wait: Option<Duration>,
+    durable: bool,
 }
 
 /// A private certificate authority for `rediss://`.
@@ -293,8 +518,34 @@ impl RedisConfig {
         self
     }
 
+    /// The deployment has replicas: a logout waits until one has it
+    /// (`WAIT 1 <timeout>`, in the logout's pipeline), so that a logout,
+    /// once answered, stays final even if the master dies and its replica
+    /// takes over. If no replica confirms within `timeout`, the logout
+    /// fails with a [`StoreError`] (a 503 the client can retry). The
+    /// connection's response timeout grows by `timeout`. Off by default:
+    /// without replicas every logout would fail. See
+    /// [Failover](RedisStore#failover).
+    #[must_use]
+    pub fn wait_for_replica(mut self, timeout: Duration) -> Self {
+        self.replica_wait = Some(timeout);
+        self
+    }
+
+    /// Every commit, not only logouts, waits for a replica as
+    /// [`wait_for_replica`](Self::wait_for_replica) says (with
+    /// [`RedisStore::DEFAULT_REPLICA_WAIT`] if it was not called): no
+    /// answered write is lost in a failover, at the price of a replica's
+    /// acknowledgement in every commit's time.
+    #[must_use]
+    pub fn durable_commits(mut self) -> Self {
+        self.durable = true;
+        self
+    }
+
     /// Connects, with [`RedisStore::connection_config`], and checks that
-    /// Redis accepts the connection's credentials.
+    /// Redis accepts the connection's credentials. A `+cluster` URL
+    /// connects to the cluster, with the same timeouts.
     ///
     /// A `rediss://` connection runs on rustls; if the process has no
     /// default rustls crypto provider yet, this installs `ring`'s (install
@@ -305,7 +556,8 @@ impl RedisConfig {
     /// A [`StoreError::Backend`] that says what to fix, and never holds the
     /// URL's user name or password, when:
     ///
-    /// - the URL is invalid, or a CA is given for a URL without TLS;
+    /// - the URL is invalid, or a CA is given for a URL without TLS, or a
+    ///   cluster URL names a database;
     /// - the CA file cannot be read or holds no certificate;
     /// - Redis cannot be reached (1 s connection timeout);
     /// - its TLS certificate is not signed by a trusted CA, does not name
@@ -314,39 +566,18 @@ impl RedisConfig {
     ///   password and the URL has none (`NOAUTH`).
     pub async fn connect(self) -> Result<RedisStore, StoreError> {
         let shown = redact(&self.url);
-        let info = self.url.as_str().into_connection_info().map_err(|e| {
-            let expected = if redis::parse_redis_url(&self.url).is_none() {
-                " (expected redis://, rediss://, valkey:// or valkeys://)"
-            } else {
-                ""
-            };
-            context(format!("invalid Redis URL {shown}{expected}"), e)
-        })?;
-        let tls = matches!(info.addr, ConnectionAddr::TcpTls { .. });
-        let client = match &self.ca {
-            None => redis::Client::open(info),
-            Some(_) if !tls => {
-                return Err(StoreError::backend(format!(
-                    "a CA certificate is set for Redis, but {shown} does not use TLS: \
-                     use a rediss:// URL"
-                )))
+        let wait = match (self.replica_wait, self.durable) {
+            (None, true) => Some(RedisStore::DEFAULT_REPLICA_WAIT),
+            (wait, _) => wait,
+        };
+        let response_timeout = RedisStore::RESPONSE_TIMEOUT + wait.unwrap_or_default();
+        let (connection, tls) = match cluster_nodes(&self.url, &shown)? {
+            Some(nodes) => {
+                self.connect_cluster(&nodes, &shown, response_timeout)
+                    .await?
             }
-            Some(ca) => redis::Client::build_with_tls(
-                info,
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(ca.pem()?),
-                },
-            ),
-        }
-        .map_err(|e| context(format!("invalid Redis configuration for {shown}"), e))?;
-        if tls {
-            install_crypto_provider();
-        }
-        let connection =
-            ConnectionManager::new_with_config(client, RedisStore::connection_config())
-                .await
-                .map_err(|e| start_up_error(&shown, tls, e))?;
+            None => self.connect_single(&shown, response_timeout).await?,
+        };
         // Connecting sends the URL's credentials, if any; a Redis that
         // wants some and got none only says so at the first command.
         // NOPERM means the user is known but may not PING: the store needs
@@ -356,9 +587,143 @@ impl RedisConfig {
             Err(e) if e.code() != Some("NOPERM") => return Err(start_up_error(&shown, tls, e)),
             _ => {}
         }
-        tracing::debug!(redis = %shown, tls, "connected to Redis");
-        Ok(RedisStore::from_connection(connection))
+        let cluster = matches!(connection, Conn::Cluster(_));
+        tracing::debug!(redis = %shown, tls, cluster, "connected to Redis");
+        let mut store = RedisStore::with_connection(connection);
+        store.replica_wait = wait;
+        store.durable = self.durable;
+        Ok(store)
     }
+
+    /// The CA's PEM text, if one is set; refused for a URL without TLS.
+    fn root_cert(&self, tls: bool, shown: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match &self.ca {
+            None => Ok(None),
+            Some(_) if !tls => Err(StoreError::backend(format!(
+                "a CA certificate is set for Redis, but {shown} does not use TLS: \
+                 use a rediss:// URL"
+            ))),
+            Some(ca) => ca.pem().map(Some),
+        }
+    }
+
+    async fn connect_single(
+        &self,
+        shown: &str,
+        response_timeout: Duration,
+    ) -> Result<(Conn, bool), StoreError> {
+        let info = self.url.as_str().into_connection_info().map_err(|e| {
+            let expected = if redis::parse_redis_url(&self.url).is_none() {
+                " (expected redis://, rediss://, valkey://, valkeys:// or one of them with +cluster)"
+            } else {
+                ""
+            };
+            context(format!("invalid Redis URL {shown}{expected}"), e)
+        })?;
+        let tls = matches!(info.addr, ConnectionAddr::TcpTls { .. });
+        let client = match self.root_cert(tls, shown)? {
+            None => redis::Client::open(info),
+            Some(pem) => redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                },
+            ),
+        }
+        .map_err(|e| context(format!("invalid Redis configuration for {shown}"), e))?;
+        if tls {
+            install_crypto_provider();
+        }
+        let config = RedisStore::connection_config().set_response_timeout(response_timeout);
+        let connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| start_up_error(shown, tls, e))?;
+        Ok((Conn::Single(connection), tls))
+    }
+
+    /// A cluster connection with the single-node timeouts. The cluster
+    /// client's own retries (a `MOVED`, a node being replaced) wait 10 to
+    /// 100 ms, and the response timeout bounds a call with all of them.
+    async fn connect_cluster(
+        &self,
+        nodes: &[String],
+        shown: &str,
+        response_timeout: Duration,
+    ) -> Result<(Conn, bool), StoreError> {
+        let tls = self.url.starts_with("rediss") || self.url.starts_with("valkeys");
+        let mut builder = ClusterClient::builder(nodes.iter().map(String::as_str))
+            .connection_timeout(RedisStore::CONNECTION_TIMEOUT)
+            .response_timeout(response_timeout)
+            .retries(CLUSTER_RETRIES)
+            .min_retry_wait(10)
+            .max_retry_wait(100);
+        if let Some(pem) = self.root_cert(tls, shown)? {
+            builder = builder.certs(redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem),
+            });
+        }
+        let client = builder
+            .build()
+            .map_err(|e| context(format!("invalid Redis Cluster URL {shown}"), e))?;
+        if tls {
+            install_crypto_provider();
+        }
+        let connection = client
+            .get_async_connection()
+            .await
+            .map_err(|e| start_up_error(shown, tls, e))?;
+        Ok((Conn::Cluster(connection), tls))
+    }
+}
+
+/// How often the cluster client retries a call by itself (after a
+/// `MOVED`, `ASK`, `TRYAGAIN` or a lost node), within the response timeout.
+const CLUSTER_RETRIES: u32 = 10;
+
+/// The node URLs of a `redis+cluster://[user:pass@]host:port[,host:port...]`
+/// URL (`rediss+cluster`, `valkey+cluster`, `valkeys+cluster` alike), each
+/// a plain `redis://` or `rediss://` URL with the same credentials and
+/// query; `None` for a URL without `+cluster`.
+fn cluster_nodes(url: &str, shown: &str) -> Result<Option<Vec<String>>, StoreError> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Ok(None);
+    };
+    let base = match scheme.to_ascii_lowercase().as_str() {
+        "redis+cluster" | "valkey+cluster" => "redis",
+        "rediss+cluster" | "valkeys+cluster" => "rediss",
+        _ => return Ok(None),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (path, query) = match tail.split_once('?') {
+        Some((path, query)) => (path, format!("?{query}")),
+        None => (tail, String::new()),
+    };
+    let path = path.split('#').next().unwrap_or_default();
+    if !path.is_empty() && path != "/" {
+        return Err(StoreError::backend(format!(
+            "the Redis Cluster URL {shown} names a database: a cluster has only database 0; \
+             remove the /db path"
+        )));
+    }
+    let (user, hosts) = match authority.rsplit_once('@') {
+        Some((user, hosts)) => (format!("{user}@"), hosts),
+        None => (String::new(), authority),
+    };
+    let nodes: Vec<String> = hosts
+        .split(',')
+        .filter(|host| !host.is_empty())
+        .map(|host| format!("{base}://{user}{host}{query}"))
+        .collect();
+    if nodes.is_empty() {
+        return Err(StoreError::backend(format!(
+            "the Redis Cluster URL {shown} names no node; expected \
+             {scheme}://host:port[,host:port...]"
+        )));
+    }
+    Ok(Some(nodes))
 }
 
 impl fmt::Debug for RedisConfig {
@@ -366,6 +731,8 @@ impl fmt::Debug for RedisConfig {
         f.debug_struct("RedisConfig")
             .field("url", &redact(&self.url))
             .field("ca", &self.ca)
+            .field("replica_wait", &self.replica_wait)
+            .field("durable", &self.durable)
             .finish()
     }
 }
@@ -524,7 +891,7 @@ impl SessionStore for RedisStore {
         // The staging key carries the expiry, which the rename keeps; if the
         // rename is refused, the staging key is deleted (and would expire
         // anyway).
-        let staging = format!("{name}:new");
+        let staging = format!("{name}{STAGING}");
         let staging = staging.as_str();
         let mut fields: Vec<Vec<u8>> = Vec::with_capacity(6 + 2 * record.data.len());
         push_meta(&mut fields, CREATED, record.created_at);
@@ -534,21 +901,15 @@ impl SessionStore for RedisStore {
             fields.push(data_field(field));
             fields.push(value.as_bytes().to_vec());
         }
-        let fields = fields.as_slice();
         let expires = record.expires_at;
-        let renamed: i64 = self
-            .retry("Redis session create failed", move |mut conn| {
-                let mut pipe = redis::pipe();
-                pipe.cmd("HSET").arg(staging).arg(fields).ignore();
-                pipe.cmd("PEXPIREAT").arg(staging).arg(expires).ignore();
-                pipe.cmd("RENAMENX").arg(staging).arg(name);
-                async move {
-                    let (renamed,): (i64,) = pipe.query_async(&mut conn).await?;
-                    Ok(renamed)
-                }
-            })
+        let mut batch = self.batch();
+        batch.cmd("HSET").arg(staging).arg(fields);
+        batch.cmd("PEXPIREAT").arg(staging).arg(expires);
+        batch.answer("RENAMENX").arg(staging).arg(name);
+        let renamed = self
+            .run("Redis session create failed", batch, false)
             .await?;
-        if renamed == 0 {
+        if renamed != 1 {
             self.unlink(staging).await?;
             return Ok(false);
         }
@@ -564,17 +925,12 @@ impl SessionStore for RedisStore {
         // whether it still had it after this write. If not, a destroy (or
         // expiry) won the race and this write made or touched a fragment,
         // which no load returns; it is removed at once, and would expire.
-        let alive: i64 = self
-            .retry("Redis session update failed", move |mut conn| {
-                let mut pipe = redis::pipe();
-                write_changes(&mut pipe, name, update);
-                async move {
-                    let (alive,): (i64,) = pipe.query_async(&mut conn).await?;
-                    Ok(alive)
-                }
-            })
+        let mut batch = self.batch();
+        write_changes(&mut batch, name, update);
+        let alive = self
+            .run("Redis session update failed", batch, false)
             .await?;
-        if alive == 0 {
+        if alive != 1 {
             self.unlink(name).await?;
             return Ok(false);
         }
@@ -586,23 +942,25 @@ impl SessionStore for RedisStore {
         let name = name.as_str();
         // `HDEL m:c` answers whether this call ended a live session: a
         // fragment has no `m:c`, an expired key is gone, and of two
-        // concurrent deletes only the first finds the field.
-        let ended: i64 = self
-            .retry("Redis session delete failed", move |mut conn| {
-                let mut pipe = redis::pipe();
-                pipe.cmd("HDEL").arg(name).arg(CREATED);
-                pipe.cmd("UNLINK").arg(name).ignore();
-                async move {
-                    let (ended,): (i64,) = pipe.query_async(&mut conn).await?;
-                    Ok(ended)
-                }
-            })
-            .await?;
+        // concurrent deletes only the first finds the field. With replicas,
+        // the logout is answered only once one of them has it (or the one
+        // that ended the session before, on this connection), so no
+        // failover brings the session back.
+        let mut batch = self.batch();
+        batch.answer("HDEL").arg(name).arg(CREATED);
+        batch.cmd("UNLINK").arg(name);
+        let ended = self.run("Redis session delete failed", batch, true).await?;
         Ok(ended == 1)
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
-        Capabilities::none().with_atomic_move(self)
+        match self.connection {
+            Conn::Single(_) => Capabilities::none().with_atomic_move(self),
+            // The old and the new id hash to different slots, which no
+            // one command or pipeline may span: `cycle_id` takes the
+            // manager's create / delete / delete-if-dead path.
+            Conn::Cluster(_) => Capabilities::none(),
+        }
     }
 }
 
@@ -631,28 +989,17 @@ impl RedisStore {
     ) -> Result<bool, StoreError> {
         let (old, new) = (self.key(from), self.key(to));
         let (old, new) = (old.as_str(), new.as_str());
-        let moved = self
-            .retry("Redis session move failed", move |mut conn| {
-                let mut pipe = redis::pipe();
-                pipe.cmd("RENAMENX").arg(old).arg(new).ignore();
-                write_changes(&mut pipe, new, update);
-                async move {
-                    match pipe.query_async::<(i64,)>(&mut conn).await {
-                        Ok((alive,)) => Ok(Some(alive == 1)),
-                        // The source was gone; the rest still ran, on the
-                        // new name. Gone because a logout ended it, or
-                        // because this very pipeline already ran once
-                        // (its answer lost with a dropped connection, then
-                        // retried): only the new name can tell.
-                        Err(e) if e.detail() == Some("no such key") => Ok(None),
-                        Err(e) => Err(e),
-                    }
-                }
-            })
-            .await?;
-        let moved = match moved {
-            Some(moved) => moved,
-            None => self.is_alive(new).await?,
+        let mut batch = self.batch();
+        batch.cmd("RENAMENX").arg(old).arg(new);
+        write_changes(&mut batch, new, update);
+        let moved = match self.run("Redis session move failed", batch, false).await {
+            Ok(alive) => alive == 1,
+            // The source was gone; the rest still ran, on the new name.
+            // Gone because a logout ended it, or because this very
+            // pipeline already ran once (its answer lost with a dropped
+            // connection, then resent): only the new name can tell.
+            Err(e) if no_such_key(&e) => self.is_alive(new).await?,
+            Err(e) => return Err(e),
         };
         if !moved {
             self.unlink(new).await?;
@@ -723,9 +1070,9 @@ fn context(what: impl Into<Cow<'static, str>>, source: RedisError) -> StoreError
 /// The commands that apply `update` to the hash `name`, closed by the
 /// liveness check: `HSET` of the expiry, the changed values and any new
 /// `renewed_at`; `HDEL` of removed keys; `PEXPIREAT`; `HEXISTS m:c`, the
-/// pipeline's one reply (1: the session was alive after the write).
-fn write_changes(pipe: &mut redis::Pipeline, name: &str, update: &Update<'_>) {
-    let hset = pipe
+/// batch's answer (1: the session was alive after the write).
+fn write_changes(batch: &mut Batch, name: &str, update: &Update<'_>) {
+    let hset = batch
         .cmd("HSET")
         .arg(name)
         .arg(EXPIRES)
@@ -736,16 +1083,120 @@ fn write_changes(pipe: &mut redis::Pipeline, name: &str, update: &Update<'_>) {
     if let Some(renewed) = update.renewed_at {
         hset.arg(RENEWED).arg(renewed);
     }
-    hset.ignore();
     if !update.remove.is_empty() {
         let fields: Vec<Vec<u8>> = update.remove.iter().map(|f| data_field(f)).collect();
-        pipe.cmd("HDEL").arg(name).arg(fields).ignore();
+        batch.cmd("HDEL").arg(name).arg(fields);
     }
-    pipe.cmd("PEXPIREAT")
-        .arg(name)
-        .arg(update.expires_at)
-        .ignore();
-    pipe.cmd("HEXISTS").arg(name).arg(CREATED);
+    batch.cmd("PEXPIREAT").arg(name).arg(update.expires_at);
+    batch.answer("HEXISTS").arg(name).arg(CREATED);
+}
+
+/// Whether a failed move found no source (`RENAMENX`: "no such key").
+fn no_such_key(e: &StoreError) -> bool {
+    let StoreError::Backend(e) = e else {
+        return false;
+    };
+    e.downcast_ref::<Failure>()
+        .is_some_and(|f| f.source.detail() == Some("no such key"))
+}
+
+/// The commands of one store call, all on the keys of one session (one
+/// slot), of which one, the *answer*, says whether the write took effect.
+///
+/// On a single Redis they are a plain pipeline. In cluster mode they run
+/// as one `MULTI`/`EXEC` transaction in the pipeline: during a resharding,
+/// Redis serves a slot that is moving only to a client that sends `ASKING`
+/// first, and `ASKING` covers one command, or one whole transaction; a
+/// plain pipeline would run its first command on the new node and be sent
+/// back for the rest. (A transaction whose keys are split between the two
+/// nodes gets `TRYAGAIN`, which the cluster client retries.) `WAIT`, if
+/// any, follows the transaction: inside one it would not wait.
+struct Batch {
+    pipe: Pipeline,
+    cluster: bool,
+    /// How many commands were added, and which one is the answer.
+    len: usize,
+    answer: usize,
+}
+
+impl Batch {
+    fn new(cluster: bool) -> Self {
+        let mut pipe = redis::pipe();
+        if cluster {
+            pipe.cmd("MULTI").ignore();
+        }
+        Self {
+            pipe,
+            cluster,
+            len: 0,
+            answer: 0,
+        }
+    }
+
+    /// Adds a command whose reply is not needed; chain its arguments.
+    fn cmd(&mut self, name: &str) -> &mut Pipeline {
+        self.len += 1;
+        self.pipe.cmd(name).ignore()
+    }
+
+    /// Adds the command whose integer reply is the batch's answer.
+    fn answer(&mut self, name: &str) -> &mut Pipeline {
+        self.answer = self.len;
+        self.len += 1;
+        let pipe = self.pipe.cmd(name);
+        // In a transaction every reply is `QUEUED`; the answer is in EXEC's.
+        if self.cluster {
+            pipe.ignore()
+        } else {
+            pipe
+        }
+    }
+
+    /// The pipeline to send, closed by `WAIT 1 <ms>` if `wait` is set, and
+    /// how to read its replies.
+    fn finish(self, wait: Option<Duration>) -> (Pipeline, Replies) {
+        let mut pipe = self.pipe;
+        if self.cluster {
+            pipe.cmd("EXEC");
+        }
+        if let Some(wait) = wait {
+            let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+            pipe.cmd("WAIT").arg(1).arg(ms);
+        }
+        let replies = Replies {
+            cluster: self.cluster,
+            answer: self.answer,
+        };
+        (pipe, replies)
+    }
+}
+
+/// How to read the replies of a finished [`Batch`].
+#[derive(Clone, Copy)]
+struct Replies {
+    cluster: bool,
+    answer: usize,
+}
+
+impl Replies {
+    /// The answer and, if the pipeline waited, how many replicas confirmed,
+    /// from the replies of its commands that were not ignored.
+    fn read(self, replies: Vec<Value>) -> Result<(i64, Option<i64>), RedisError> {
+        let mut replies = replies.into_iter();
+        let answer = match replies.next() {
+            Some(Value::Array(exec)) if self.cluster => {
+                exec.into_iter().nth(self.answer).unwrap_or(Value::Nil)
+            }
+            Some(reply) => reply,
+            None => Value::Nil,
+        };
+        let answer = redis::from_owned_redis_value(answer)?;
+        let replicas = replies
+            .next()
+            .map(redis::from_owned_redis_value)
+            .transpose()?;
+        Ok((answer, replicas))
+    }
 }
 
 fn data_field(key: &str) -> Vec<u8> {
@@ -849,6 +1300,35 @@ mod tests {
             ("app:s3cret@host", "<a Redis URL that does not parse>"),
         ] {
             assert_eq!(redact(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_cluster_url_names_every_node_with_the_same_credentials() {
+        let nodes = |url: &str| cluster_nodes(url, &redact(url));
+        assert_eq!(nodes("redis://h:1/0").expect("valid"), None);
+        assert_eq!(
+            nodes("redis+cluster://app:s%40c@10.0.0.1:7000,10.0.0.2:7001/").expect("valid"),
+            Some(vec![
+                "redis://app:s%40c@10.0.0.1:7000".to_owned(),
+                "redis://app:s%40c@10.0.0.2:7001".to_owned(),
+            ])
+        );
+        assert_eq!(
+            nodes("rediss+cluster://[::1]:7000?protocol=resp3").expect("valid"),
+            Some(vec!["rediss://[::1]:7000?protocol=resp3".to_owned()])
+        );
+        assert_eq!(
+            nodes("valkeys+cluster://h:1").expect("valid"),
+            Some(vec!["rediss://h:1".to_owned()])
+        );
+        for bad in [
+            "redis+cluster://app:s3cret@h:1/0",
+            "redis+cluster://app:s3cret@h:1,h:2/2",
+            "redis+cluster://app:s3cret@",
+        ] {
+            let e = nodes(bad).expect_err(bad).to_string();
+            assert!(!e.contains("s3cret"), "{e}");
         }
     }
 

@@ -1,6 +1,7 @@
 //! Opening a store from a URL, as the examples read `SESSION_STORE`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::error::StoreUrlError;
 use crate::store::DynStore;
@@ -10,6 +11,11 @@ use crate::store::DynStore;
 pub(crate) struct UrlOptions {
     /// A private CA to verify TLS servers against, instead of the system roots.
     pub(crate) tls_ca_file: Option<PathBuf>,
+    /// How long a logout (or, with `durable_commits`, any commit) waits for
+    /// a replica to confirm it; `None`: no waiting.
+    pub(crate) replica_wait: Option<Duration>,
+    /// Whether every commit waits for a replica, not only logouts.
+    pub(crate) durable_commits: bool,
 }
 
 /// The store `url` names; see
@@ -23,7 +29,10 @@ pub(crate) async fn open(
         return Ok(Box::new(crate::MemoryStore::new()));
     }
     match scheme(url) {
-        Some("redis" | "rediss" | "valkey" | "valkeys") => redis(url, options).await,
+        Some(
+            "redis" | "rediss" | "valkey" | "valkeys" | "redis+cluster" | "rediss+cluster"
+            | "valkey+cluster" | "valkeys+cluster",
+        ) => redis(url, options).await,
         Some("postgres" | "postgresql") => postgres(url).await,
         Some("sqlite") => sqlite(url).await,
         Some(scheme) => Err(StoreUrlError::UnknownScheme {
@@ -53,6 +62,12 @@ async fn redis(url: &str, options: &UrlOptions) -> Result<Box<dyn DynStore>, Sto
     let mut config = crate::RedisStore::builder(url);
     if let Some(ca) = &options.tls_ca_file {
         config = config.ca_file(ca);
+    }
+    if let Some(wait) = options.replica_wait {
+        config = config.wait_for_replica(wait);
+    }
+    if options.durable_commits {
+        config = config.durable_commits();
     }
     let store = config.connect().await.map_err(StoreUrlError::Connect)?;
     Ok(Box::new(store))
@@ -128,6 +143,25 @@ mod tests {
             let text = format!("{err} {err:?}");
             assert!(!text.contains("hunter2"), "{text}");
             assert!(matches!(err, StoreUrlError::UnknownScheme { .. }));
+        }
+    }
+
+    #[cfg(feature = "redis")]
+    #[tokio::test]
+    async fn a_cluster_url_with_a_database_is_refused_without_echoing_credentials() {
+        for url in [
+            "redis+cluster://app:hunter2@127.0.0.1:1,127.0.0.1:2/0",
+            "rediss+cluster://app:hunter2@127.0.0.1:1/3",
+        ] {
+            let Err(err) = open(url, &UrlOptions::default()).await else {
+                panic!("a cluster store with a database")
+            };
+            let text = format!("{err} {err:?}");
+            assert!(
+                !text.contains("hunter2") && !text.contains("app:"),
+                "{text}"
+            );
+            assert!(text.contains("only database 0"), "{text}");
         }
     }
 }
