@@ -5,68 +5,18 @@
 
 mod common;
 
-use std::convert::Infallible;
+use common::process_app::{serve_process, with_cookie};
 
-use bytes::Bytes;
 use common::pg_env::Scratch;
-use common::{browser, cookie_value, get_json, plain, spawn};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::{Request, Response};
-use hyper_session::{with_session, PgStore, Session, Sessions};
-use serde_json::{json, Value};
-
-const SECRET: &str = "shared by every process of the site, 32+ bytes";
-
-/// `/count` counts, `/login` records a user and cycles the id, `/logout`
-/// destroys, anything else only reads.
-#[with_session(secure = false, idle_timeout = 60, manager = sessions)]
-async fn app(
-    req: Request<Incoming>,
-    session: &mut Session,
-    sessions: Sessions,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let mut n = session.get::<u64>("test_counter").expect("a number");
-    match req.uri().path() {
-        "/count" => {
-            let next = n.unwrap_or(0) + 1;
-            session.insert("test_counter", next).expect("fits");
-            n = Some(next);
-        }
-        "/login" => {
-            session.insert("user", "ada").expect("fits");
-            session.cycle_id();
-        }
-        "/logout" => session.destroy(),
-        _ => {}
-    }
-    let user = session.get::<String>("user").expect("a string");
-    let body = json!({ "test_counter": n, "user": user, "new": session.is_new() });
-    Ok(Response::new(Full::from(body.to_string())))
-}
+use common::{browser, cookie_value, get_json, plain};
+use hyper_session::PgStore;
+use serde_json::Value;
 
 /// One "process": its own store, pool and manager.
 async fn server(scratch: &Scratch) -> String {
     let store = PgStore::connect(&scratch.url()).await.expect("connect");
     store.migrate().await.expect("migrate");
-    let sessions = Sessions::builder()
-        .secret(SECRET)
-        .store(store)
-        .build()
-        .expect("valid manager");
-    spawn(move |req| app(req, sessions.clone())).await
-}
-
-async fn with_cookie(url: &str, value: &str) -> (Value, Option<String>) {
-    let response = plain()
-        .get(url)
-        .header("cookie", format!("sid={value}"))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), 200, "GET {url}");
-    let set = cookie_value(&response, "sid");
-    (response.json().await.expect("json"), set)
+    serve_process(store).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -47,3 +47,23 @@ pub fn cookie_header(set_cookie: &http::HeaderValue) -> HeaderMap {
     }
     headers
 }
+
+/// A first visit that stores `values` (numbers) in a new session; the
+/// `Cookie` header the browser then sends, or `None` if no cookie was set.
+///
+/// # Errors
+///
+/// What the store answered.
+pub async fn first_visit(
+    sessions: &Sessions,
+    config: &SessionConfig,
+    values: &[(&str, u64)],
+) -> Result<Option<HeaderMap>, crate::RequestError> {
+    let mut session = sessions.load(config, &HeaderMap::new()).await?;
+    for (key, value) in values {
+        // A number always serializes, and a test's few keys fit.
+        let _ = session.insert(key, value);
+    }
+    let set = sessions.commit(config, session).await?;
+    Ok(set.map(|set| cookie_header(&set)))
+}

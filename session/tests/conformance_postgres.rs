@@ -306,19 +306,10 @@ async fn one_statement_and_one_round_trip_per_load_and_per_commit() {
     settle().await;
     assert_eq!(proxy.take(), [], "a visitor who stores nothing");
 
-    let mut s = sessions
-        .load(&CONFIG, &HeaderMap::new())
+    let cookie = hyper_session::__bench::first_visit(&sessions, &CONFIG, &[("n", 1), ("gone", 1)])
         .await
-        .expect("load");
-    s.insert("n", 1).expect("insert");
-    s.insert("gone", 1).expect("insert");
-    let cookie = cookie_header(
-        &sessions
-            .commit(&CONFIG, s)
-            .await
-            .expect("commit")
-            .expect("cookie"),
-    );
+        .expect("commit")
+        .expect("cookie");
     settle().await;
     let exchanges = proxy.take();
     assert_eq!(

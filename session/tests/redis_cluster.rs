@@ -170,19 +170,10 @@ async fn one_round_trip_to_load_and_one_to_commit_in_cluster_mode_too() {
     }
     round_trips(&proxies);
 
-    let mut s = sessions
-        .load(&CONFIG, &HeaderMap::new())
+    let cookie = hyper_session::__bench::first_visit(&sessions, &CONFIG, &[("n", 1), ("gone", 1)])
         .await
-        .expect("load");
-    s.insert("n", 1).expect("insert");
-    s.insert("gone", 1).expect("insert");
-    let cookie = cookie_header(
-        &sessions
-            .commit(&CONFIG, s)
-            .await
-            .expect("commit")
-            .expect("cookie"),
-    );
+        .expect("commit")
+        .expect("cookie");
     assert_eq!(
         commands(&round_trips(&proxies)),
         [["MULTI", "HSET", "PEXPIREAT", "RENAMENX", "EXEC"]],

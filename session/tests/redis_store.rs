@@ -332,19 +332,10 @@ async fn one_round_trip_to_load_one_to_commit_none_without_a_cookie() {
         "a request with a forged cookie"
     );
 
-    let mut s = sessions
-        .load(&CONFIG, &HeaderMap::new())
+    let cookie = hyper_session::__bench::first_visit(&sessions, &CONFIG, &[("n", 1), ("gone", 1)])
         .await
-        .expect("load");
-    s.insert("n", 1).expect("insert");
-    s.insert("gone", 1).expect("insert");
-    let cookie = cookie_header(
-        &sessions
-            .commit(&CONFIG, s)
-            .await
-            .expect("commit")
-            .expect("cookie"),
-    );
+        .expect("commit")
+        .expect("cookie");
     assert_eq!(
         proxy.take(),
         [["HSET", "PEXPIREAT", "RENAMENX"]],

@@ -13,6 +13,7 @@ pub mod logs;
 pub mod pg_env;
 #[cfg(feature = "postgres")]
 pub mod pg_proxy;
+pub mod process_app;
 pub mod redis_cluster;
 pub mod redis_env;
 

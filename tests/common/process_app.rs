@@ -1,0 +1,68 @@
+//! One server "process" of a site served by several: its own manager over
+//! the store given. `/count` counts, `/login` records a user and cycles the
+//! id, `/logout` destroys, anything else only reads; every route answers
+//! `{"test_counter", "user", "new"}`. Sessions end after 60 idle seconds,
+//! so a shared store reclaims what a test leaves behind.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_session::store::SessionStore;
+use hyper_session::{with_session, Session, Sessions};
+use serde_json::{json, Value};
+
+use super::{cookie_value, plain, spawn};
+
+const SECRET: &str = "shared by every process of the site, 32+ bytes";
+
+#[with_session(secure = false, idle_timeout = 60, manager = sessions)]
+async fn app(
+    req: Request<Incoming>,
+    session: &mut Session,
+    sessions: Sessions,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let mut n = session.get::<u64>("test_counter").expect("a number");
+    match req.uri().path() {
+        "/count" => {
+            let next = n.unwrap_or(0) + 1;
+            session.insert("test_counter", next).expect("fits");
+            n = Some(next);
+        }
+        "/login" => {
+            session.insert("user", "ada").expect("fits");
+            session.cycle_id();
+        }
+        "/logout" => session.destroy(),
+        _ => {}
+    }
+    let user = session.get::<String>("user").expect("a string");
+    let body = json!({ "test_counter": n, "user": user, "new": session.is_new() });
+    Ok(Response::new(Full::from(body.to_string())))
+}
+
+/// Starts one "process" on `store`; its base URL.
+pub async fn serve_process(store: impl SessionStore) -> String {
+    let sessions = Sessions::builder()
+        .secret(SECRET)
+        .store(store)
+        .build()
+        .expect("valid manager");
+    spawn(move |req| app(req, sessions.clone())).await
+}
+
+/// GETs `url` with cookie `sid=value`: the JSON body, and the new `sid`
+/// the response set, if any.
+pub async fn with_cookie(url: &str, value: &str) -> (Value, Option<String>) {
+    let response = plain()
+        .get(url)
+        .header("cookie", format!("sid={value}"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200, "GET {url}");
+    let set = cookie_value(&response, "sid");
+    (response.json().await.expect("json"), set)
+}
