@@ -5,10 +5,10 @@
 
 mod common;
 
-use common::process_app::{serve_process, with_cookie};
+use common::process_app::{login_on_one_kills_the_old_id_on_the_other, serve_process};
 
 use common::pg_env::Scratch;
-use common::{browser, cookie_value, get_json, plain};
+use common::{browser, get_json};
 use hyper_session::PgStore;
 use serde_json::Value;
 
@@ -70,23 +70,5 @@ async fn after_a_login_on_one_process_the_old_id_finds_nothing_on_the_other() {
     let a = server(&scratch).await;
     let b = server(&scratch).await;
 
-    let first = plain()
-        .get(format!("{a}/count"))
-        .send()
-        .await
-        .expect("request");
-    let old = cookie_value(&first, "sid").expect("a new session sets the cookie");
-    let (seen, _) = with_cookie(&format!("{b}/count"), &old).await;
-    assert_eq!(seen["test_counter"], 2, "B shares A's session");
-
-    let (login, new) = with_cookie(&format!("{a}/login"), &old).await;
-    let new = new.expect("login sets the new id's cookie");
-    assert_ne!(new, old);
-    assert_eq!(login["user"], "ada");
-
-    let (stale, _) = with_cookie(&format!("{b}/"), &old).await;
-    assert_eq!(stale["new"], true, "the old id must find nothing: {stale}");
-    let (logged_in, _) = with_cookie(&format!("{b}/"), &new).await;
-    assert_eq!(logged_in["user"], "ada");
-    assert_eq!(logged_in["test_counter"], 2);
+    login_on_one_kills_the_old_id_on_the_other(&a, &b).await;
 }

@@ -66,3 +66,41 @@ pub async fn with_cookie(url: &str, value: &str) -> (Value, Option<String>) {
     let set = cookie_value(&response, "sid");
     (response.json().await.expect("json"), set)
 }
+
+/// A login on process `a` moves the session to a new id: `b` knows the new
+/// id with the data, and the old id, still validly signed, names nothing.
+pub async fn login_on_one_kills_the_old_id_on_the_other(a: &str, b: &str) {
+    let first = plain()
+        .get(format!("{a}/count"))
+        .send()
+        .await
+        .expect("request");
+    let old = cookie_value(&first, "sid").expect("a new session sets the cookie");
+    let (seen, _) = with_cookie(&format!("{b}/count"), &old).await;
+    assert_eq!(seen["test_counter"], 2, "B shares A's session");
+
+    // Login on A: a new id, data kept.
+    let (login, new) = with_cookie(&format!("{a}/login"), &old).await;
+    let new = new.expect("login sets the new id's cookie");
+    assert_ne!(new, old);
+    assert_eq!(login["user"], "ada");
+
+    // The old cookie value is still validly signed, but names nothing on B.
+    let (stale, reissued) = with_cookie(&format!("{b}/count"), &old).await;
+    assert_eq!(stale["new"], true, "the old id must find nothing: {stale}");
+    assert_eq!(stale["user"], Value::Null);
+    assert_eq!(stale["test_counter"], 1, "a fresh session");
+    let reissued = reissued.expect("the fresh session gets its own cookie");
+    assert_ne!(reissued, old, "a client never keeps an id it presented");
+    assert_ne!(reissued, new);
+
+    // The new id works on B, with the data moved over.
+    let (logged_in, _) = with_cookie(&format!("{b}/"), &new).await;
+    assert_eq!(logged_in["user"], "ada");
+    assert_eq!(logged_in["test_counter"], 2);
+    assert_eq!(logged_in["new"], false);
+
+    for (server, value) in [(&a, &new), (&b, &reissued)] {
+        with_cookie(&format!("{server}/logout"), value).await;
+    }
+}
