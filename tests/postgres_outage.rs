@@ -6,34 +6,14 @@
 
 mod common;
 
-use std::convert::Infallible;
+use common::counter_server::{n, serve_counter};
+
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use common::pg_env::Scratch;
 use common::pg_proxy::PgProxy;
-use common::{browser, plain, spawn};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::{Request, Response};
-use hyper_session::{with_session, PgStore, Session, Sessions};
-
-#[with_session(secure = false, idle_timeout = 60, manager = sessions)]
-async fn count(
-    _req: Request<Incoming>,
-    session: &mut Session,
-    sessions: Sessions,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let n = session.get::<u64>("n").expect("a number").unwrap_or(0) + 1;
-    session.insert("n", n).expect("fits");
-    Ok(Response::new(Full::from(format!("{{\"n\":{n}}}"))))
-}
-
-async fn n(response: reqwest::Response) -> u64 {
-    assert_eq!(response.status(), 200);
-    let body: serde_json::Value = response.json().await.expect("json");
-    body["n"].as_u64().expect("n")
-}
+use common::{browser, plain};
+use hyper_session::PgStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_to_postgres_gives_503_fast_and_the_next_request_after_it_works() {
@@ -45,15 +25,7 @@ async fn a_cut_to_postgres_gives_503_fast_and_the_next_request_after_it_works() 
         .await
         .expect("connect through the proxy");
     store.migrate().await.expect("migrate");
-    let sessions = Sessions::builder()
-        .secret("outage test secret, 32 bytes or more")
-        .store(store)
-        .build()
-        .expect("valid manager");
-    let url = format!(
-        "{}/count",
-        spawn(move |req| count(req, sessions.clone())).await
-    );
+    let url = serve_counter(store).await;
     let client = browser();
     // Several connections in the pool, all of which the cut kills.
     let warm: Vec<_> = (0..4).map(|_| plain().get(&url).send()).collect();
@@ -102,15 +74,7 @@ async fn idle_connections_killed_while_nobody_asked_are_replaced_without_a_faile
         .await
         .expect("connect through the proxy");
     store.migrate().await.expect("migrate");
-    let sessions = Sessions::builder()
-        .secret("outage test secret, 32 bytes or more")
-        .store(store)
-        .build()
-        .expect("valid manager");
-    let url = format!(
-        "{}/count",
-        spawn(move |req| count(req, sessions.clone())).await
-    );
+    let url = serve_counter(store).await;
     let client = browser();
     let warm: Vec<_> = (0..4).map(|_| plain().get(&url).send()).collect();
     for response in futures_util::future::join_all(warm).await {

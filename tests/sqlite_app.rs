@@ -6,23 +6,20 @@
 
 mod common;
 
+use common::counter_server::serve_counter;
+
 // The example brings its own copy of `support`, as `common` does.
 #[allow(dead_code, clippy::duplicate_mod)]
 #[path = "../examples/app.rs"]
 mod app;
 
-use std::convert::Infallible;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use common::{browser, plain, spawn};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::{Request, Response};
+use common::{browser, plain};
 use hyper_session::sqlx::{self, Connection as _};
-use hyper_session::{with_session, Session, Sessions, SqliteStore};
+use hyper_session::SqliteStore;
 use serde_json::{json, Value};
 
 const CHILD: &str = "HYPER_SESSION_TEST_APP_CHILD";
@@ -171,32 +168,13 @@ async fn a_signed_in_user_is_still_signed_in_after_the_app_restarts() {
     );
 }
 
-#[with_session(secure = false, idle_timeout = 60, manager = sessions)]
-async fn count(
-    _req: Request<Incoming>,
-    session: &mut Session,
-    sessions: Sessions,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let n = session.get::<u64>("n").expect("a number").unwrap_or(0) + 1;
-    session.insert("n", n).expect("fits");
-    Ok(Response::new(Full::from(format!("{{\"n\":{n}}}"))))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_locked_past_busy_timeout_gives_503_not_a_hang() {
     let dir = TempDir::new("locked");
     let url = format!("sqlite://{}", dir.0.join("sessions.db").display());
     let store = SqliteStore::connect(&url).await.expect("open");
     store.migrate().await.expect("migrate");
-    let sessions = Sessions::builder()
-        .secret("locked test secret, 32 bytes or more!")
-        .store(store)
-        .build()
-        .expect("valid manager");
-    let base = format!(
-        "{}/count",
-        spawn(move |req| count(req, sessions.clone())).await
-    );
+    let base = serve_counter(store).await;
     let client = browser();
     assert_eq!(
         body(client.get(&base).send().await.expect("request")).await,
