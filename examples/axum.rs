@@ -121,6 +121,21 @@ pub async fn sessions_from_env() -> Result<Sessions, Box<dyn Error>> {
         builder = builder.tls_ca_file(ca);
     }
     let store = std::env::var("SESSION_STORE").unwrap_or_default();
+    // A cluster has replicas: a logout waits for one (500 ms at most), so
+    // that a failover cannot bring the session back.
+    let wait_ms = match std::env::var("SESSION_REDIS_WAIT_MS") {
+        Ok(ms) => ms
+            .parse::<u64>()
+            .map_err(|e| format!("SESSION_REDIS_WAIT_MS={ms}: {e}"))?,
+        Err(_) if store.contains("+cluster://") => 500,
+        Err(_) => 0,
+    };
+    if wait_ms > 0 {
+        builder = builder.replica_wait(std::time::Duration::from_millis(wait_ms));
+    }
+    if std::env::var("SESSION_REDIS_DURABLE").is_ok_and(|v| v == "1") {
+        builder = builder.durable_commits(true);
+    }
     Ok(builder.store_url(&store).await?.build()?)
 }
 
