@@ -29,7 +29,10 @@ use http::header::{HeaderMap, HeaderValue, COOKIE};
 use crate::config::SessionConfig;
 use crate::expiry::now_ms;
 use crate::id::{SessionId, StoreKey};
-use crate::store::{AtomicMove, BoxFuture, Capabilities, Record, SessionStore, Update};
+use crate::owner::SessionInfo;
+use crate::store::{
+    AtomicMove, BoxFuture, Capabilities, Record, Revoke, SessionStore, Update, UserIndex,
+};
 use crate::{Sessions, StoreError};
 
 /// Runs every check against `store`.
@@ -48,7 +51,13 @@ pub async fn run<S: SessionStore>(store: Arc<S>) {
     logout_is_final(store.clone(), false).await;
     failures_keep_the_session(store.clone()).await;
     concurrent_keys(&sessions, 50).await;
+    if store.capabilities().user_index().is_some() {
+        user_index::run(store.clone(), true).await;
+        user_index::run(store.clone(), false).await;
+    }
 }
+
+mod user_index;
 
 const SECRET: &str = "conformance suite secret, not for production";
 
@@ -493,10 +502,50 @@ impl<S: SessionStore> SessionStore for Probe<S> {
         self.inner.may_block()
     }
     fn capabilities(&self) -> Capabilities<'_> {
-        match self.inner.capabilities().atomic_move() {
-            Some(_) if self.with_move => Capabilities::none().with_atomic_move(self),
-            _ => Capabilities::none(),
+        let inner = self.inner.capabilities();
+        let mut caps = Capabilities::none();
+        if inner.atomic_move().is_some() && self.with_move {
+            caps = caps.with_atomic_move(self);
         }
+        if inner.user_index().is_some() {
+            caps = caps.with_user_index(self);
+        }
+        caps
+    }
+}
+
+impl<S: SessionStore> Probe<S> {
+    fn index(&self) -> &dyn UserIndex {
+        self.inner
+            .capabilities()
+            .user_index()
+            .expect("offered only when the inner store has it")
+    }
+}
+
+impl<S: SessionStore> UserIndex for Probe<S> {
+    fn list<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<SessionInfo>, StoreError>> {
+        Box::pin(async move {
+            self.check("list")?;
+            self.index().list(user).await
+        })
+    }
+    fn revoke<'a>(
+        &'a self,
+        user: &'a str,
+        which: Revoke<'a>,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            self.check("revoke")?;
+            self.index().revoke(user, which).await
+        })
+    }
+    fn forget<'a>(
+        &'a self,
+        user: &'a str,
+        key: &'a StoreKey,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.index().forget(user, key)
     }
 }
 

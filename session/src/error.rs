@@ -60,6 +60,30 @@ pub enum SessionError {
     /// without a commit (the service failed, or the request was cancelled).
     #[error("the session was already saved with the response (or the request ended without saving it), so this use of it cannot take effect; use the session before the handler returns, not in a spawned task or a response body")]
     Committed,
+    /// A user id or label is longer than its limit.
+    #[error("the session's {what} is {len} bytes, above the limit of {limit} bytes; use a shorter one")]
+    TooLong {
+        /// What was too long: `"user id"` or `"label"`.
+        what: &'static str,
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A user id or label was refused.
+    #[error("the session's {what} was refused: {problem}")]
+    Invalid {
+        /// What was refused.
+        what: &'static str,
+        /// Why.
+        problem: &'static str,
+    },
+    /// A label was set on a session that is not signed in.
+    #[error("a label can only be set on a signed-in session; call `set_user` first")]
+    NotSignedIn,
+    /// The OS random generator failed while drawing a session handle.
+    #[error("the OS random generator failed while drawing a session handle: {0}")]
+    Random(String),
 }
 
 /// A session store failed; the request gets the error response (503 by default).

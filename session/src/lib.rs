@@ -93,6 +93,7 @@ mod error;
 mod expiry;
 mod id;
 mod manager;
+mod owner;
 mod response;
 mod session;
 mod signing;
@@ -122,6 +123,7 @@ pub use config::{InvalidConfig, SameSite, SessionConfig, SkipHeader};
 pub use error::{BuildError, RequestError, SessionError, StoreError, StoreUrlError};
 pub use id::{Fingerprint, StoreKey};
 pub use manager::{Sessions, SessionsBuilder};
+pub use owner::{Handle, SessionInfo, MAX_LABEL_BYTES, MAX_USER_BYTES};
 pub use response::{service_unavailable, ErrorBody, HandlerOutput};
 pub use session::Session;
 /// The `sqlx` this crate's SQL stores are built on, to make a pool of the

@@ -16,7 +16,8 @@ use crate::session::{Changes, Loaded, Plan, Session, DEFAULT_MAX_SESSION_BYTES};
 use crate::signing::{Keys, Secret, Verified};
 use crate::store::capability::require;
 use crate::store::memory::MemoryStore;
-use crate::store::{DynStore, Record, SessionStore};
+use crate::owner::{Handle, SessionInfo};
+use crate::store::{DynStore, Record, Revoke, SessionStore, UserIndex};
 
 /// Signing keys, a store and limits: everything decided at run time.
 ///
@@ -159,6 +160,133 @@ impl Sessions {
         self.call(sweep.sweep()).await
     }
 
+    /// The live sessions signed in as `user` (see
+    /// [`Session::set_user`]), oldest first: for a "signed-in devices" page
+    /// or an admin tool. Costs a few store commands per session of that
+    /// user, whatever else the store holds.
+    ///
+    /// `last_seen` is when a request last wrote the session; a request
+    /// that changes nothing writes only when the expiry refresh is due, so
+    /// it may lag by up to the refresh step.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use hyper_session::{SessionConfig, Sessions};
+    ///
+    /// let sessions = Sessions::in_memory()?;
+    /// let config = SessionConfig::DEFAULT;
+    /// let mut session = sessions.load(&config, &http::HeaderMap::new()).await?;
+    /// session.set_user("ada")?;
+    /// let handle = session.handle().cloned().unwrap();
+    /// sessions.commit(&config, session).await?;
+    ///
+    /// let listed = sessions.user_sessions("ada").await?;
+    /// assert_eq!(listed.len(), 1);
+    /// assert_eq!(listed[0].handle, handle);
+    /// assert!(sessions.user_sessions("bob").await?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unsupported`] if the store has no
+    /// [`UserIndex`](crate::store::UserIndex); otherwise what the store
+    /// reports (a store that is down is an error, never an empty list).
+    pub async fn user_sessions(&self, user: &str) -> Result<Vec<SessionInfo>, StoreError> {
+        let index = self.user_index()?;
+        let mut listed = self.call(index.list(user)).await?;
+        listed.sort_by(|a, b| (a.created_at, &a.handle).cmp(&(b.created_at, &b.handle)));
+        Ok(listed)
+    }
+
+    /// Ends `user`'s session with `handle` at once: its next request is a
+    /// fresh visitor, and a request of it in flight commits nothing.
+    /// Returns `false` when `user` has no live session with that handle
+    /// (someone else's handle included: the user id is part of the
+    /// question, so a handle alone never reaches another user's session).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use hyper_session::{SessionConfig, Sessions};
+    /// # let sessions = Sessions::in_memory()?;
+    /// # let mut session = sessions.load(&SessionConfig::DEFAULT, &http::HeaderMap::new()).await?;
+    /// # session.set_user("ada")?;
+    /// # sessions.commit(&SessionConfig::DEFAULT, session).await?;
+    /// let handle = sessions.user_sessions("ada").await?[0].handle.clone();
+    /// assert!(!sessions.revoke("bob", &handle).await?); // not bob's
+    /// assert!(sessions.revoke("ada", &handle).await?);
+    /// assert!(sessions.user_sessions("ada").await?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`user_sessions`](Self::user_sessions): a revocation that may
+    /// not have happened is an error, never `Ok`.
+    pub async fn revoke(&self, user: &str, handle: &Handle) -> Result<bool, StoreError> {
+        let index = self.user_index()?;
+        Ok(self.call(index.revoke(user, Revoke::One(handle))).await? > 0)
+    }
+
+    /// Ends every session of `user` (after a password change, say);
+    /// returns how many.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sessions = hyper_session::Sessions::in_memory()?;
+    /// assert_eq!(sessions.revoke_all("ada").await?, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`revoke`](Self::revoke).
+    pub async fn revoke_all(&self, user: &str) -> Result<u64, StoreError> {
+        let index = self.user_index()?;
+        self.call(index.revoke(user, Revoke::All)).await
+    }
+
+    /// Ends every session of `user` but the one with handle `keep`
+    /// ("log out other devices", with the requester's
+    /// [`Session::handle`]); returns how many.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use hyper_session::{SessionConfig, Sessions};
+    /// # let sessions = Sessions::in_memory()?;
+    /// # let config = SessionConfig::DEFAULT;
+    /// let mut session = sessions.load(&config, &http::HeaderMap::new()).await?;
+    /// session.set_user("ada")?;
+    /// let mine = session.handle().cloned().unwrap();
+    /// sessions.commit(&config, session).await?;
+    /// assert_eq!(sessions.revoke_others("ada", &mine).await?, 0);
+    /// assert_eq!(sessions.user_sessions("ada").await?.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`revoke`](Self::revoke).
+    pub async fn revoke_others(&self, user: &str, keep: &Handle) -> Result<u64, StoreError> {
+        let index = self.user_index()?;
+        self.call(index.revoke(user, Revoke::AllBut(keep))).await
+    }
+
+    fn user_index(&self) -> Result<&dyn UserIndex, StoreError> {
+        require(
+            self.inner.store.capabilities().user_index(),
+            "listing and revoking a user's sessions",
+        )
+    }
+
     /// Loads the session a request's cookies name (steps 1 to 3 of the
     /// request path). Invalid cookies give a new session, never an error.
     ///
@@ -279,15 +407,22 @@ impl Sessions {
                 self.end_all(&others).await?;
                 Ok(stale.then(|| cookie::removal(config)))
             }
-            Plan::Create(data) => {
-                let record = Record::new(data, now, now, life.expires_at(now, now));
+            Plan::Create(changes) => {
+                let record = changes.into_record(now, now, life.expires_at(now, now));
                 let id = self.create(&record).await?;
                 tracing::debug!(session = %id.store_key().fingerprint(), "session created");
                 Ok(Some(self.issue(config, &id)))
             }
-            Plan::Destroy { loaded, others } => {
+            Plan::Destroy {
+                loaded,
+                others,
+                owner,
+            } => {
                 self.call(self.inner.store.delete(&loaded.key)).await?;
                 self.end_all(&others).await?;
+                if let Some(owner) = owner {
+                    self.forget(&owner.user, &loaded.key).await;
+                }
                 tracing::debug!(session = %loaded.key.fingerprint(), "session destroyed");
                 Ok(Some(cookie::removal(config)))
             }
@@ -302,7 +437,7 @@ impl Sessions {
                 let expires_at = life.expires_at(loaded.created_at, now);
                 let refresh = life.refresh_due(loaded.expires_at, expires_at);
                 if !changes.is_empty() || refresh {
-                    let update = changes.update(expires_at);
+                    let update = changes.update(expires_at, now);
                     let saved = self
                         .call(self.inner.store.update(&loaded.key, &update))
                         .await?;
@@ -341,13 +476,13 @@ impl Sessions {
         let expires_at = life.expires_at(loaded.created_at, now);
         let moved = if let Some(mover) = store.capabilities().atomic_move() {
             let id = SessionId::generate()?;
-            let update = changes.update(expires_at).renewed_at(now);
+            let update = changes.update(expires_at, now).renewed_at(now);
             let to = id.store_key();
             self.call(mover.move_to(&loaded.key, &to, &update))
                 .await?
                 .then_some(id)
         } else {
-            let record = Record::new(changes.into_data(), loaded.created_at, now, expires_at);
+            let record = changes.into_record(loaded.created_at, now, expires_at);
             let id = self.create(&record).await?;
             let to = id.store_key();
             if self.call(store.delete(&loaded.key)).await? {
@@ -373,6 +508,19 @@ impl Sessions {
                 tracing::debug!(session = %loaded.key.fingerprint(), "session ended during the request; not moved to a new id");
                 Ok(None)
             }
+        }
+    }
+
+    /// Drops a destroyed session's entry from the user index now, where the
+    /// store keeps one apart. The session is already ended: a failure here
+    /// only leaves an entry that the next listing prunes, so it is logged,
+    /// not returned.
+    async fn forget(&self, user: &str, key: &StoreKey) {
+        let Some(index) = self.inner.store.capabilities().user_index() else {
+            return;
+        };
+        if let Err(e) = self.call(index.forget(user, key)).await {
+            tracing::debug!(session = %key.fingerprint(), error = %e, "user index entry of an ended session left for pruning");
         }
     }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::error::SessionError;
 use crate::id::{Fingerprint, SessionId, StoreKey};
+use crate::owner::{check_len, Handle, Owner, MAX_LABEL_BYTES};
 use crate::store::{Record, Update};
 
 /// A user's session: typed key/value data kept on the server.
@@ -43,6 +44,10 @@ pub struct Session {
     /// Store keys of the other genuine values of our cookie this request
     /// carried (cookie tossing): a `destroy` ends them too.
     others: Vec<StoreKey>,
+    /// The signed-in user, as loaded or as `set_user` made it.
+    owner: Option<Owner>,
+    /// `set_user` or `set_label` changed `owner`.
+    owner_changed: bool,
 }
 
 /// Where the session came from.
@@ -110,6 +115,7 @@ impl Session {
     ) -> Self {
         let mut session = Self::with_origin(Origin::Loaded(loaded), record.data, max_bytes);
         session.others = others;
+        session.owner = record.owner;
         session
     }
 
@@ -123,6 +129,8 @@ impl Session {
             origin,
             action: Action::Keep,
             others: Vec::new(),
+            owner: None,
+            owner_changed: false,
         }
     }
 
@@ -356,6 +364,109 @@ impl Session {
         self.action = Action::Destroy;
     }
 
+    /// Signs the session in as `user` (your user id, 1 to
+    /// [`MAX_USER_BYTES`](crate::MAX_USER_BYTES) bytes) when the handler
+    /// succeeds, so that [`Sessions::user_sessions`](crate::Sessions::user_sessions)
+    /// lists it and [`Sessions::revoke`](crate::Sessions::revoke) can end it.
+    ///
+    /// Call it at login, together with [`cycle_id`](Self::cycle_id). The
+    /// session gets a new [`handle`](Self::handle), which stays the same
+    /// across `cycle_id` and renewal; signing in again as the same user
+    /// keeps it. The association ends with the session.
+    ///
+    /// ```
+    /// use hyper_session::Session;
+    ///
+    /// let mut session = Session::detached();
+    /// session.cycle_id();
+    /// session.set_user("ada")?;
+    /// assert_eq!(session.user(), Some("ada"));
+    /// assert!(session.handle().is_some());
+    /// # Ok::<(), hyper_session::SessionError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::TooLong`] or [`SessionError::Invalid`] for an empty
+    /// or too long user id; [`SessionError::Random`] if the OS random
+    /// generator fails.
+    pub fn set_user(&mut self, user: &str) -> Result<(), SessionError> {
+        if self.action == Action::Destroy {
+            return Ok(());
+        }
+        if self.user() == Some(user) {
+            return Ok(());
+        }
+        self.owner = Some(Owner::sign_in(user)?);
+        self.owner_changed = true;
+        Ok(())
+    }
+
+    /// The user the session is signed in as, if any.
+    ///
+    /// ```
+    /// use hyper_session::Session;
+    ///
+    /// assert_eq!(Session::detached().user(), None);
+    /// ```
+    pub fn user(&self) -> Option<&str> {
+        self.owner.as_ref().map(|o| o.user.as_str())
+    }
+
+    /// The session's public handle, once it is signed in: the `handle` of
+    /// its entry in [`Sessions::user_sessions`](crate::Sessions::user_sessions),
+    /// so a page can mark "this device".
+    ///
+    /// ```
+    /// use hyper_session::Session;
+    ///
+    /// let mut session = Session::detached();
+    /// assert!(session.handle().is_none());
+    /// session.set_user("ada")?;
+    /// let handle = session.handle().cloned();
+    /// session.set_user("ada")?; // the same user: the same handle
+    /// assert_eq!(session.handle(), handle.as_ref());
+    /// # Ok::<(), hyper_session::SessionError>(())
+    /// ```
+    pub fn handle(&self) -> Option<&Handle> {
+        self.owner.as_ref().map(|o| &o.handle)
+    }
+
+    /// Sets the label a listing shows for this signed-in session (a device
+    /// or browser name), at most [`MAX_LABEL_BYTES`](crate::MAX_LABEL_BYTES)
+    /// bytes.
+    ///
+    /// ```
+    /// use hyper_session::{Session, SessionError};
+    ///
+    /// let mut session = Session::detached();
+    /// assert!(matches!(session.set_label("Firefox"), Err(SessionError::NotSignedIn)));
+    /// session.set_user("ada")?;
+    /// session.set_label("Firefox on Linux")?;
+    /// assert_eq!(session.label(), Some("Firefox on Linux"));
+    /// assert!(session.set_label(&"x".repeat(257)).is_err());
+    /// # Ok::<(), SessionError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::NotSignedIn`] before [`set_user`](Self::set_user);
+    /// [`SessionError::TooLong`] past the limit (the label is unchanged).
+    pub fn set_label(&mut self, label: &str) -> Result<(), SessionError> {
+        check_len("label", label, MAX_LABEL_BYTES)?;
+        let owner = self.owner.as_mut().ok_or(SessionError::NotSignedIn)?;
+        if owner.label.as_deref() != Some(label) {
+            owner.label = Some(label.to_owned());
+            self.owner_changed = true;
+        }
+        Ok(())
+    }
+
+    /// The label of this signed-in session, if set.
+    pub fn label(&self) -> Option<&str> {
+        self.owner.as_ref().and_then(|o| o.label.as_deref())
+    }
+
     /// Whether this request started without a stored session.
     ///
     /// ```
@@ -418,6 +529,8 @@ impl Session {
         let changes = Changes {
             data: self.data,
             changed: self.changed,
+            owner: self.owner,
+            owner_changed: self.owner_changed,
         };
         match (self.origin, self.action) {
             (Origin::Detached, _) => Plan::Nothing,
@@ -425,11 +538,14 @@ impl Session {
                 stale,
                 others: self.others,
             },
-            (Origin::New { .. }, _) if changes.data.is_empty() => Plan::Nothing,
-            (Origin::New { .. }, _) => Plan::Create(changes.data),
+            (Origin::New { .. }, _) if changes.data.is_empty() && changes.owner.is_none() => {
+                Plan::Nothing
+            }
+            (Origin::New { .. }, _) => Plan::Create(changes),
             (Origin::Loaded(loaded), Action::Destroy) => Plan::Destroy {
                 loaded,
                 others: self.others,
+                owner: changes.owner,
             },
             (Origin::Loaded(loaded), action) => Plan::Save {
                 loaded,
@@ -449,13 +565,14 @@ pub(crate) enum Plan {
     /// browser holds a dead cookie of ours, which the commit removes, and
     /// `others` are genuine ids it carried that were not loaded.
     Forget { stale: bool, others: Vec<StoreKey> },
-    /// A new session with data: store it under a fresh id.
-    Create(HashMap<String, String>),
+    /// A new session with data (or signed in): store it under a fresh id.
+    Create(Changes),
     /// `destroy` on a stored session, and on every other genuine id the
-    /// request carried.
+    /// request carried; `owner` is who it was signed in as.
     Destroy {
         loaded: Loaded,
         others: Vec<StoreKey>,
+        owner: Option<Owner>,
     },
     /// A stored session: write the changed keys (if any), and move it to a
     /// new id when `cycle` (or when renewal is due).
@@ -471,16 +588,20 @@ pub(crate) enum Plan {
 pub(crate) struct Changes {
     data: HashMap<String, String>,
     changed: Vec<String>,
+    owner: Option<Owner>,
+    owner_changed: bool,
 }
 
 impl Changes {
     pub(crate) fn is_empty(&self) -> bool {
-        self.changed.is_empty()
+        self.changed.is_empty() && !self.owner_changed
     }
 
-    /// The store update: each changed key written, or removed if gone.
-    pub(crate) fn update(&self, expires_at: u64) -> Update<'_> {
-        let mut update = Update::new(expires_at);
+    /// The store update at `now`: each changed key written, or removed if
+    /// gone, and the owner.
+    pub(crate) fn update(&self, expires_at: u64, now: u64) -> Update<'_> {
+        let mut update = Update::at(expires_at, now).owned_by(self.owner.as_ref());
+        update.owner_changed = self.owner_changed;
         for key in &self.changed {
             match self.data.get(key) {
                 Some(value) => update.set.push((key, value)),
@@ -490,9 +611,9 @@ impl Changes {
         update
     }
 
-    /// All of the data, for a store that has to write it whole.
-    pub(crate) fn into_data(self) -> HashMap<String, String> {
-        self.data
+    /// The whole session as a record, for a store that has to write it whole.
+    pub(crate) fn into_record(self, created_at: u64, now: u64, expires_at: u64) -> Record {
+        Record::new(self.data, created_at, now, expires_at).with_owner(self.owner)
     }
 }
 
@@ -534,8 +655,10 @@ mod tests {
         let changes = Changes {
             data: s.data.clone(),
             changed: s.changed.clone(),
+            owner: None,
+            owner_changed: false,
         };
-        let update = changes.update(7);
+        let update = changes.update(7, 1);
         let mut removed = update.remove.clone();
         removed.sort_unstable();
         assert_eq!(removed, ["a", "b"]);

@@ -12,6 +12,7 @@ use std::fmt;
 
 use crate::error::StoreError;
 use crate::id::StoreKey;
+use crate::owner::{Handle, SessionInfo};
 use crate::store::{BoxFuture, Update};
 
 /// Removes expired entries on demand.
@@ -46,6 +47,83 @@ pub trait AtomicMove: Send + Sync {
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
 }
 
+/// The per-user session index: "who is signed in where".
+///
+/// A store that offers it keeps, for each user, which of its live sessions
+/// are signed in as that user ([`Record::owner`](super::Record::owner),
+/// [`Update::new_owner`](super::Update::new_owner)), and finds them without
+/// scanning the store: the cost of listing or revoking grows with the
+/// user's sessions, never with the store.
+///
+/// The rules every implementation keeps (the conformance suite checks
+/// them):
+/// - a listing never shows an ended session (destroyed, expired, revoked,
+///   or moved away from: a session appears once, under its handle);
+/// - a revoked session is ended as `delete` ends it: its in-flight
+///   requests commit nothing, and no move brings it back, even one racing
+///   the revocation;
+/// - a failure is an error, never a reported success.
+pub trait UserIndex: Send + Sync {
+    /// The live sessions signed in as `user`, in no particular order.
+    /// Entries of ended sessions found on the way are pruned.
+    fn list<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<SessionInfo>, StoreError>>;
+
+    /// Ends the sessions of `user` that `which` selects; returns how many
+    /// live sessions it ended.
+    fn revoke<'a>(
+        &'a self,
+        user: &'a str,
+        which: Revoke<'a>,
+    ) -> BoxFuture<'a, Result<u64, StoreError>>;
+
+    /// Called by the manager after it deleted `key`, a session signed in as
+    /// `user` (a logout), so that a store whose index is kept apart from
+    /// the sessions can drop its entry now rather than at the next listing.
+    /// The default does nothing.
+    fn forget<'a>(
+        &'a self,
+        user: &'a str,
+        key: &'a StoreKey,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = (user, key);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// Which of a user's sessions [`UserIndex::revoke`] ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Revoke<'a> {
+    /// The one with this handle.
+    One(&'a Handle),
+    /// All of them.
+    All,
+    /// All but the one with this handle ("log out other devices").
+    AllBut(&'a Handle),
+}
+
+impl Revoke<'_> {
+    /// Whether the session with `handle` is to be ended.
+    ///
+    /// ```
+    /// use hyper_session::store::Revoke;
+    /// use hyper_session::Handle;
+    ///
+    /// let mine = Handle::parse("0123456789abcdef0123456789abcdef").unwrap();
+    /// let other = Handle::parse("fedcba9876543210fedcba9876543210").unwrap();
+    /// assert!(Revoke::AllBut(&mine).selects(&other));
+    /// assert!(!Revoke::AllBut(&mine).selects(&mine));
+    /// assert!(Revoke::One(&mine).selects(&mine));
+    /// ```
+    pub fn selects(&self, handle: &Handle) -> bool {
+        match self {
+            Revoke::One(h) => *h == handle,
+            Revoke::All => true,
+            Revoke::AllBut(h) => *h != handle,
+        }
+    }
+}
+
 /// The optional capabilities of one store: what
 /// [`SessionStore::capabilities`](super::SessionStore::capabilities) returns.
 ///
@@ -72,6 +150,7 @@ pub trait AtomicMove: Send + Sync {
 pub struct Capabilities<'a> {
     sweep: Option<&'a dyn Sweep>,
     atomic_move: Option<&'a dyn AtomicMove>,
+    user_index: Option<&'a dyn UserIndex>,
 }
 
 impl<'a> Capabilities<'a> {
@@ -80,6 +159,7 @@ impl<'a> Capabilities<'a> {
         Self {
             sweep: None,
             atomic_move: None,
+            user_index: None,
         }
     }
 
@@ -95,6 +175,18 @@ impl<'a> Capabilities<'a> {
     pub fn with_atomic_move(mut self, mover: &'a dyn AtomicMove) -> Self {
         self.atomic_move = Some(mover);
         self
+    }
+
+    /// Offers [`UserIndex`].
+    #[must_use]
+    pub fn with_user_index(mut self, index: &'a dyn UserIndex) -> Self {
+        self.user_index = Some(index);
+        self
+    }
+
+    /// [`UserIndex`], if offered.
+    pub fn user_index(&self) -> Option<&'a dyn UserIndex> {
+        self.user_index
     }
 
     /// [`Sweep`], if offered.
@@ -113,6 +205,7 @@ impl fmt::Debug for Capabilities<'_> {
         f.debug_struct("Capabilities")
             .field("sweep", &self.sweep.is_some())
             .field("atomic_move", &self.atomic_move.is_some())
+            .field("user_index", &self.user_index.is_some())
             .finish()
     }
 }

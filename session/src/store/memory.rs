@@ -12,8 +12,13 @@ use rand::TryRngCore as _;
 use crate::error::StoreError;
 use crate::expiry::now_ms;
 use crate::id::StoreKey;
+use crate::owner::{Owner, SessionInfo};
 use crate::session::DEFAULT_MAX_SESSION_BYTES;
-use crate::store::{AtomicMove, BoxFuture, Capabilities, Record, SessionStore, Sweep, Update};
+use crate::store::{
+    AtomicMove, BoxFuture, Capabilities, Record, Revoke, SessionStore, Sweep, Update, UserIndex,
+};
+
+mod user_index;
 
 const DEFAULT_CAPACITY: usize = 1_000_000;
 const DEFAULT_MAX_BYTES: usize = 256 * 1024 * 1024;
@@ -104,6 +109,8 @@ struct Shards {
     capacity: AtomicUsize,
     max_bytes: AtomicUsize,
     max_session_bytes: AtomicUsize,
+    /// Each user's signed-in sessions.
+    users: user_index::UserIndex,
 }
 
 /// One shard: entries in a dense vector, so that a random index is a
@@ -126,6 +133,9 @@ struct Entry {
     created_at: u64,
     renewed_at: u64,
     expires_at: u64,
+    seen_at: u64,
+    /// Boxed: most sessions are not signed in, and the entry stays small.
+    owner: Option<Box<Owner>>,
     /// Loaded or updated since it was created: its visitor came back.
     returned: bool,
 }
@@ -180,6 +190,7 @@ impl MemoryStore {
             capacity: AtomicUsize::new(capacity),
             max_bytes: AtomicUsize::new(DEFAULT_MAX_BYTES),
             max_session_bytes: AtomicUsize::new(DEFAULT_MAX_SESSION_BYTES),
+            users: user_index::UserIndex::default(),
         });
         spawn_sweeper(Arc::downgrade(&shared));
         Self { shared }
@@ -379,6 +390,9 @@ impl Shards {
 
     fn evicted(&self, held: &Held, class: Class) {
         self.release(1, held.entry.charge());
+        if let Some(owner) = &held.entry.owner {
+            self.users.ended(owner, held.key);
+        }
         if class != Class::Expired {
             tracing::debug!(session = %held.key.fingerprint(), returned = class == Class::Returned,
                 "memory store full: evicted a session");
@@ -396,7 +410,11 @@ impl Shards {
                     i += 1;
                     continue;
                 }
-                bytes += shard.remove_at(i).entry.charge();
+                let held = shard.remove_at(i);
+                bytes += held.entry.charge();
+                if let Some(owner) = &held.entry.owner {
+                    self.users.ended(owner, held.key);
+                }
                 n += 1;
             }
             drop(shard);
@@ -516,6 +534,8 @@ impl Entry {
             created_at: record.created_at,
             renewed_at: record.renewed_at,
             expires_at: record.expires_at,
+            seen_at: record.seen_at,
+            owner: record.owner.clone().map(Box::new),
             // A session moved to a new id (`cycle_id`, renewal) was loaded
             // to get there: it keeps its standing.
             returned: record.created_at < record.renewed_at,
@@ -532,7 +552,16 @@ impl Entry {
             created_at: self.created_at,
             renewed_at: self.renewed_at,
             expires_at: self.expires_at,
+            seen_at: self.seen_at,
+            owner: self.owner.as_deref().cloned(),
         }
+    }
+
+    /// Whether the entry is signed in as `user` with `handle`.
+    fn owned_by(&self, user: &str, handle: &crate::Handle) -> bool {
+        self.owner
+            .as_deref()
+            .is_some_and(|o| o.user == user && o.handle == *handle)
     }
 
     fn size(&self) -> usize {
@@ -577,6 +606,10 @@ impl Entry {
     /// writes: a key in both ends up written).
     fn merge(&mut self, update: &Update<'_>) {
         self.expires_at = update.expires_at;
+        self.seen_at = update.seen_at;
+        if update.owner_changed {
+            self.owner = update.owner.cloned().map(Box::new);
+        }
         // The common commit replaces values of keys the session has: that
         // happens in place; only added or removed keys rebuild the slice.
         let mut added: Vec<(&str, &str)> = Vec::new();
@@ -648,15 +681,18 @@ impl SessionStore for MemoryStore {
                 let old = std::mem::replace(&mut held.entry, entry);
                 drop(guard);
                 shared.release(1, old.charge());
-                Ok(true)
             }
             Slot::Vacant(at) => {
                 // The capacity is at most u32::MAX: the index fits.
                 at.insert(shard.slots.len() as u32);
                 shard.slots.push(Held { key: *key, entry });
-                Ok(true)
+                drop(guard);
             }
         }
+        if let Some(owner) = &record.owner {
+            user_index::add(&mut shared.users.lock(), owner, *key);
+        }
+        Ok(true)
     }
 
     async fn update(&self, key: &StoreKey, update: &Update<'_>) -> Result<bool, StoreError> {
@@ -698,11 +734,22 @@ impl SessionStore for MemoryStore {
                     continue;
                 }
             }
+            let signed_out = update
+                .new_owner()
+                .and(entry.owner.as_deref())
+                .map(|o| o.user.clone());
             entry.merge(update);
             entry.returned = true;
             drop(shard);
             // Claimed `claimed` for a change of `new - old`.
             shared.release(0, claimed + old - new);
+            if let Some(owner) = update.new_owner() {
+                let mut users = shared.users.lock();
+                if let Some(user) = signed_out {
+                    user_index::remove_key(&mut users, &user, key);
+                }
+                user_index::add(&mut users, owner, *key);
+            }
             return Ok(true);
         }
         shared.release(0, claimed);
@@ -715,6 +762,9 @@ impl SessionStore for MemoryStore {
             return Ok(false);
         };
         self.shared.release(1, held.entry.charge());
+        if let Some(owner) = &held.entry.owner {
+            user_index::remove_key(&mut self.shared.users.lock(), &owner.user, key);
+        }
         Ok(held.entry.expires_at > now)
     }
 
@@ -727,7 +777,10 @@ impl SessionStore for MemoryStore {
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
-        Capabilities::none().with_sweep(self).with_atomic_move(self)
+        Capabilities::none()
+            .with_sweep(self)
+            .with_atomic_move(self)
+            .with_user_index(self)
     }
 }
 
@@ -762,10 +815,16 @@ impl Shards {
         update: &Update<'_>,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
+        // Held throughout, so that no listing or revocation sees the
+        // session between its two keys (and misses it).
+        let mut users = self.users.lock();
         let Some(held) = self.shard(shard_of(from)).remove(from) else {
             return Ok(false);
         };
         let old = held.entry.charge();
+        if let Some(owner) = &held.entry.owner {
+            user_index::remove_key(&mut users, &owner.user, from);
+        }
         if held.entry.expires_at <= now {
             self.release(1, old);
             return Ok(false);
@@ -777,6 +836,9 @@ impl Shards {
         );
         if size > limit {
             // Refused as an update would be: the session stays, unchanged.
+            if let Some(owner) = &entry.owner {
+                user_index::add(&mut users, owner, *from);
+            }
             self.shard(shard_of(from)).insert(*from, entry);
             return Err(StoreError::TooLarge { size, limit });
         }
@@ -794,8 +856,91 @@ impl Shards {
         } else {
             self.release(0, old - new);
         }
+        if let Some(owner) = &entry.owner {
+            user_index::add(&mut users, owner, *to);
+        }
         self.shard(shard_of(to)).insert(*to, entry);
         Ok(true)
+    }
+
+    /// A listing of `user`'s live sessions; prunes entries of ended ones.
+    fn list(&self, user: &str) -> Vec<SessionInfo> {
+        let now = now_ms();
+        let mut users = self.users.lock();
+        let Some(entries) = users.get_mut(user) else {
+            return Vec::new();
+        };
+        let mut listed = Vec::with_capacity(entries.len());
+        entries.retain(|(handle, key)| {
+            let shard = self.shard(shard_of(key));
+            let Some(slot) = shard.live(key, now) else {
+                return false;
+            };
+            let entry = &shard.slots[slot].entry;
+            if !entry.owned_by(user, handle) {
+                return false;
+            }
+            listed.push(SessionInfo::new(
+                handle.clone(),
+                entry.created_at,
+                entry.seen_at,
+                entry.expires_at,
+                entry.owner.as_deref().and_then(|o| o.label.clone()),
+            ));
+            true
+        });
+        if entries.is_empty() {
+            users.remove(user);
+        }
+        listed
+    }
+
+    /// Ends the sessions of `user` that `which` selects, under the index
+    /// lock: a move in flight has either finished (and is found under its
+    /// new key) or not started (and finds nothing to move).
+    fn revoke(&self, user: &str, which: Revoke<'_>) -> u64 {
+        let now = now_ms();
+        let mut users = self.users.lock();
+        let Some(entries) = users.get_mut(user) else {
+            return 0;
+        };
+        let mut revoked = 0;
+        entries.retain(|(handle, key)| {
+            if !which.selects(handle) {
+                return true;
+            }
+            let mut shard = self.shard(shard_of(key));
+            let ours = shard
+                .index
+                .get(key)
+                .is_some_and(|&slot| shard.slots[slot as usize].entry.owned_by(user, handle));
+            if ours {
+                if let Some(held) = shard.remove(key) {
+                    drop(shard);
+                    self.release(1, held.entry.charge());
+                    revoked += u64::from(held.entry.expires_at > now);
+                }
+            }
+            false
+        });
+        if entries.is_empty() {
+            users.remove(user);
+        }
+        revoked
+    }
+}
+
+impl UserIndex for MemoryStore {
+    fn list<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<SessionInfo>, StoreError>> {
+        Box::pin(std::future::ready(Ok(self.shared.list(user))))
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        user: &'a str,
+        which: Revoke<'a>,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(std::future::ready(Ok(self.shared.revoke(user, which))))
     }
 }
 
@@ -867,12 +1012,7 @@ mod tests {
     }
 
     fn record(expires_at: u64) -> Record {
-        Record {
-            data: HashMap::from([("k".to_owned(), "1".to_owned())]),
-            created_at: 0,
-            renewed_at: 0,
-            expires_at,
-        }
+        Record::new(HashMap::from([("k".to_owned(), "1".to_owned())]), 0, 0, expires_at)
     }
 
     fn far() -> u64 {

@@ -33,7 +33,8 @@ pub mod sqlite;
 mod sweeper;
 pub(crate) mod url;
 
-pub use capability::{AtomicMove, Capabilities, Sweep};
+pub use crate::owner::{Owner, SessionInfo};
+pub use capability::{AtomicMove, Capabilities, Revoke, Sweep, UserIndex};
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub use sql::InvalidTableName;
 
@@ -58,6 +59,12 @@ pub struct Record {
     /// When the session ends, in ms since the Unix epoch. Stores should
     /// reclaim the entry then; the manager also refuses it past this time.
     pub expires_at: u64,
+    /// When a request last wrote the session, in ms since the Unix epoch:
+    /// the "last seen" of a listing.
+    pub seen_at: u64,
+    /// The signed-in user, if any: only a store with the [`UserIndex`]
+    /// capability must keep it.
+    pub owner: Option<Owner>,
 }
 
 impl Record {
@@ -83,7 +90,23 @@ impl Record {
             created_at,
             renewed_at,
             expires_at,
+            seen_at: renewed_at,
+            owner: None,
         }
+    }
+
+    /// The same record, signed in as `owner`.
+    #[must_use]
+    pub fn with_owner(mut self, owner: Option<Owner>) -> Self {
+        self.owner = owner;
+        self
+    }
+
+    /// The same record, last written at `ms` (default: its `renewed_at`).
+    #[must_use]
+    pub fn with_seen_at(mut self, ms: u64) -> Self {
+        self.seen_at = ms;
+        self
     }
 }
 
@@ -103,6 +126,16 @@ pub struct Update<'a> {
     pub expires_at: u64,
     /// A new `renewed_at`, when the id changes (a move); `None` keeps it.
     pub renewed_at: Option<u64>,
+    /// When this request wrote the session: the record's new `seen_at`.
+    pub seen_at: u64,
+    /// The session's owner as this request sees it (`None`: not signed
+    /// in, as far as the request knows; another request may have signed it
+    /// in meanwhile).
+    pub owner: Option<&'a Owner>,
+    /// Whether this request signed the session in (or changed its label):
+    /// the store writes `owner` over the stored one. Otherwise it keeps the
+    /// stored owner, whatever `owner` says.
+    pub owner_changed: bool,
 }
 
 impl<'a> Update<'a> {
@@ -116,10 +149,36 @@ impl<'a> Update<'a> {
     /// assert_eq!(update.remove, ["cart"]);
     /// ```
     pub fn new(expires_at: u64) -> Self {
+        Self::at(expires_at, crate::expiry::now_ms())
+    }
+
+    /// [`new`](Self::new), written at `now`.
+    pub(crate) fn at(expires_at: u64, now: u64) -> Self {
         Self {
             expires_at,
+            seen_at: now,
             ..Self::default()
         }
+    }
+
+    /// Signs the session in as `owner` (or changes its label).
+    #[must_use]
+    pub fn sign_in(mut self, owner: &'a Owner) -> Self {
+        self.owner = Some(owner);
+        self.owner_changed = true;
+        self
+    }
+
+    /// The owner this request knows the session to have, unchanged.
+    #[must_use]
+    pub fn owned_by(mut self, owner: Option<&'a Owner>) -> Self {
+        self.owner = owner;
+        self
+    }
+
+    /// The owner the store must write, if this update changes it.
+    pub fn new_owner(&self) -> Option<&'a Owner> {
+        self.owner.filter(|_| self.owner_changed)
     }
 
     /// Adds a key to write.
@@ -152,8 +211,12 @@ impl<'a> Update<'a> {
             record.data.insert((*key).to_owned(), (*value).to_owned());
         }
         record.expires_at = self.expires_at;
+        record.seen_at = self.seen_at;
         if let Some(renewed_at) = self.renewed_at {
             record.renewed_at = renewed_at;
+        }
+        if self.owner_changed {
+            record.owner = self.owner.cloned();
         }
     }
 }
