@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use hyper_session::sqlx::{self, Row as _};
-use hyper_session::store::{Record, SessionStore, Update};
+use hyper_session::store::{Record, Revoke, SessionStore, Update};
 use hyper_session::{SqliteStore, StoreError, StoreKey};
 
 /// A directory only one test uses, removed on drop.
@@ -125,6 +125,7 @@ async fn the_file_is_created_in_wal_mode_with_a_busy_timeout_and_the_schema_of_t
         "owner      TEXT",
         "handle     TEXT",
         "label      TEXT",
+        "seen_at    INTEGER",
         "STRICT",
     ] {
         assert!(sql.contains(part), "{part} missing from {sql}");
@@ -139,7 +140,6 @@ async fn the_file_is_created_in_wal_mode_with_a_busy_timeout_and_the_schema_of_t
         indexes,
         [
             "CREATE INDEX \"order_expires_at\" ON \"order\" (expires_at)",
-            "CREATE UNIQUE INDEX \"order_handle\" ON \"order\" (handle) WHERE handle IS NOT NULL",
             "CREATE INDEX \"order_owner\" ON \"order\" (owner, expires_at) WHERE owner IS NOT NULL",
         ]
     );
@@ -370,7 +370,7 @@ async fn a_sweep_deletes_at_most_1000_rows_per_statement_and_keeps_live_sessions
 }
 
 #[tokio::test]
-async fn load_update_delete_and_sweep_use_their_indexes_on_10000_rows() {
+async fn every_statement_uses_its_index_among_100000_rows() {
     let dir = TempDir::new("explain");
     let table = "explain_probe";
     let store = SqliteStore::builder()
@@ -381,13 +381,16 @@ async fn load_update_delete_and_sweep_use_their_indexes_on_10000_rows() {
         .await
         .expect("open");
     store.migrate().await.expect("migrate");
-    // 10,000 sessions, 2% of them expired.
+    // 100,000 sessions, 2% of them expired, one in ten signed in (as
+    // 10,000 users); "ada" has 3 of them.
     let t = i64::try_from(now()).expect("ms");
     sqlx::query(&format!(
-        "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < 10000) \
-         INSERT INTO \"{table}\" (key, data, created_at, renewed_at, expires_at) \
+        "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < 100000) \
+         INSERT INTO \"{table}\" (key, data, created_at, renewed_at, expires_at, owner, handle) \
          SELECT randomblob(32), '{{\"n\":\"1\"}}', ?1, ?1, \
-                CASE WHEN n % 50 = 0 THEN ?1 - n ELSE ?1 + 3600000 + n END FROM i"
+                CASE WHEN n % 50 = 0 THEN ?1 - n ELSE ?1 + 3600000 + n END, \
+                CASE WHEN n % 10 = 0 THEN 'user' || (n / 10) WHEN n <= 3 THEN 'ada' END, \
+                CASE WHEN n % 10 = 0 OR n <= 3 THEN lower(hex(randomblob(16))) END FROM i"
     ))
     .bind(t)
     .execute(store.pool())
@@ -423,11 +426,17 @@ async fn load_update_delete_and_sweep_use_their_indexes_on_10000_rows() {
         .sweep()
         .await
         .expect("sweep");
+    let index = store.capabilities().user_index().expect("an index");
+    assert_eq!(index.list("ada").await.expect("list").len(), 3);
+    assert_eq!(index.revoke("nobody", Revoke::All).await.expect("revoke"), 0);
     let sent = statements_on(table);
     let pk = format!("USING INDEX sqlite_autoindex_{table}_1 (key=?)");
     // "USING INDEX" or "USING COVERING INDEX".
     let expiry = format!("INDEX {table}_expires_at (expires_at<?)");
-    let expected: [(&str, Vec<&str>); 5] = [
+    let owner = format!("INDEX {table}_owner (owner=? AND expires_at>?)");
+    let expected: [(&str, Vec<&str>); 7] = [
+        ("SELECT handle", vec![&owner]),
+        ("DELETE FROM \"explain_probe\" WHERE owner", vec![&owner]),
         ("SELECT data", vec![&pk]),
         ("UPDATE \"explain_probe\" SET data", vec![&pk]),
         ("UPDATE \"explain_probe\" SET key", vec![&pk]),

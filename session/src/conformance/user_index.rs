@@ -118,7 +118,11 @@ async fn listing_follows_the_session<S: SessionStore>(
         "after cycle_id the session is listed once, under the same handle ({how})"
     );
 
-    // An automatic renewal: the same.
+    // An automatic renewal: the same. (The session is stored directly, as
+    // issued two minutes ago, under the handle of `a`, which ends first.)
+    let mut s = load(sessions, &a2).await;
+    s.destroy();
+    commit(sessions, s).await;
     let id = SessionId::generate().expect("OS random");
     let now = now_ms();
     let owner = Owner::new(user.clone(), handle_a.clone(), None);
@@ -126,11 +130,6 @@ async fn listing_follows_the_session<S: SessionStore>(
         .with_owner(Some(owner));
     assert!(probe.create(&id.store_key(), &old).await.expect("create"));
     let (renewed_handle, renewing) = (handle_a.clone(), CONFIG.with_renew_after(60));
-    // `handle_a` now names two stored sessions: keep the listing honest by
-    // ending the first one.
-    let mut s = load(sessions, &a2).await;
-    s.destroy();
-    commit(sessions, s).await;
     let s = sessions
         .load(&renewing, &signed_cookie(sessions, &id))
         .await
@@ -275,7 +274,7 @@ async fn revocation_races_commits<S: SessionStore>(
     for key in probe.written() {
         let live = probe.inner.load(&key).await.expect("load");
         assert!(
-            live.and_then(|r| r.owner).is_none_or(|o| o.user != user),
+            !live.and_then(|r| r.owner).is_some_and(|o| o.user == user),
             "a session revoked while it moved to a new id is alive ({how})"
         );
     }
@@ -307,7 +306,7 @@ async fn a_renewal_racing_the_sign_in<S: SessionStore>(
     for key in probe.written() {
         let live = probe.inner.load(&key).await.expect("load");
         assert!(
-            live.and_then(|r| r.owner).is_none_or(|o| o.user != user),
+            !live.and_then(|r| r.owner).is_some_and(|o| o.user == user),
             "a session renewed by a request that did not see its sign-in escaped revoke_all ({how})"
         );
     }

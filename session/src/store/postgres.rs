@@ -13,7 +13,10 @@ use crate::error::StoreError;
 use crate::id::StoreKey;
 use crate::store::sql::{self, InvalidTableName, Row, TableName, SWEEP_BATCH};
 use crate::store::sweeper::{self, Sweeper};
-use crate::store::{AtomicMove, BoxFuture, Capabilities, Record, SessionStore, Sweep, Update};
+use crate::owner::SessionInfo;
+use crate::store::{
+    AtomicMove, BoxFuture, Capabilities, Record, Revoke, SessionStore, Sweep, Update, UserIndex,
+};
 
 /// Sessions in PostgreSQL (feature `postgres`), shared by every process
 /// that uses the database.
@@ -34,22 +37,22 @@ use crate::store::{AtomicMove, BoxFuture, Capabilities, Record, SessionStore, Sw
 ///     expires_at BIGINT NOT NULL,    -- when the session ends
 ///     owner      TEXT,               -- the signed-in user, for "who is signed in where"
 ///     handle     TEXT,               -- a public name of the session (not its id)
-///     label      TEXT                -- e.g. the device, shown next to the handle
+///     label      TEXT,               -- e.g. the device, shown next to the handle
+///     seen_at    BIGINT              -- when a request last wrote the session
 /// );
 /// CREATE INDEX IF NOT EXISTS "hyper_sessions_expires_at"
 ///     ON "hyper_sessions" (expires_at);
 /// CREATE INDEX IF NOT EXISTS "hyper_sessions_owner"
 ///     ON "hyper_sessions" (owner, expires_at) WHERE owner IS NOT NULL;
-/// CREATE UNIQUE INDEX IF NOT EXISTS "hyper_sessions_handle"
-///     ON "hyper_sessions" (handle) WHERE handle IS NOT NULL;
 /// ```
 ///
 /// `data` is `TEXT`, not `jsonb`: each value is kept as a JSON string
 /// holding its exact JSON text (see the layout in the crate's README), so
 /// every value round-trips byte for byte, `\u0000` included, which `jsonb`
 /// refuses. Updates parse it as `jsonb` for the merge. `owner`, `handle`
-/// and `label` are for the per-user session index; this version leaves
-/// them `NULL`.
+/// and `label` are the per-user session index ([`UserIndex`]): listing
+/// and revoking a user's sessions are one statement each on the `owner`
+/// index.
 ///
 /// # Statements
 ///
@@ -131,6 +134,8 @@ struct Statements {
     delete: String,
     move_to: String,
     sweep: String,
+    list: String,
+    revoke: String,
 }
 
 impl Statements {
@@ -140,28 +145,40 @@ impl Statements {
         // even parsed.
         let merge = "CASE WHEN $2::text IS NULL THEN data \
                      ELSE jsonb_strip_nulls(data::jsonb || $2::jsonb)::text END";
+        // `$7` says whether the request signed the session in: only then
+        // are the owner columns written, so a request that did not see a
+        // sign-in never undoes it.
+        let set = format!(
+            "data = {merge}, expires_at = $3, renewed_at = COALESCE($4, renewed_at), \
+             seen_at = $6, owner = CASE WHEN $7 THEN $8 ELSE owner END, \
+             handle = CASE WHEN $7 THEN $9 ELSE handle END, \
+             label = CASE WHEN $7 THEN $10 ELSE label END"
+        );
         Self {
             load: format!(
-                "SELECT data, created_at, renewed_at, expires_at FROM {t} WHERE key = $1"
+                "SELECT data, created_at, renewed_at, expires_at, seen_at, owner, handle, label \
+                 FROM {t} WHERE key = $1"
             ),
             create: format!(
-                "INSERT INTO {t} AS s (key, data, created_at, renewed_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5) \
+                "INSERT INTO {t} AS s (key, data, created_at, renewed_at, expires_at, seen_at, \
+                 owner, handle, label) VALUES ($1, $2, $3, $4, $5, $7, $8, $9, $10) \
                  ON CONFLICT (key) DO UPDATE SET data = excluded.data, \
                  created_at = excluded.created_at, renewed_at = excluded.renewed_at, \
-                 expires_at = excluded.expires_at, owner = NULL, handle = NULL, label = NULL \
+                 expires_at = excluded.expires_at, seen_at = excluded.seen_at, \
+                 owner = excluded.owner, handle = excluded.handle, label = excluded.label \
                  WHERE s.expires_at <= $6"
             ),
-            update: format!(
-                "UPDATE {t} SET data = {merge}, expires_at = $3, \
-                 renewed_at = COALESCE($4, renewed_at) \
-                 WHERE key = $1 AND expires_at > $5"
-            ),
+            update: format!("UPDATE {t} SET {set} WHERE key = $1 AND expires_at > $5"),
             delete: format!("DELETE FROM {t} WHERE key = $1 RETURNING expires_at"),
-            move_to: format!(
-                "UPDATE {t} SET key = $6, data = {merge}, expires_at = $3, \
-                 renewed_at = COALESCE($4, renewed_at) \
-                 WHERE key = $1 AND expires_at > $5"
+            move_to: format!("UPDATE {t} SET key = $11, {set} WHERE key = $1 AND expires_at > $5"),
+            // Both on the `owner` index: the user's rows, never a scan.
+            list: format!(
+                "SELECT handle, created_at, COALESCE(seen_at, renewed_at), expires_at, label \
+                 FROM {t} WHERE owner = $1 AND expires_at > $2"
+            ),
+            revoke: format!(
+                "DELETE FROM {t} WHERE owner = $1 AND expires_at > $2 \
+                 AND ($3::text IS NULL OR handle = $3) AND ($4::text IS NULL OR handle <> $4)"
             ),
             // The lock is an InitPlan evaluated once, before any row is
             // touched, and released when the statement's transaction ends.
@@ -198,11 +215,13 @@ fn schema(table: &TableName) -> String {
              expires_at BIGINT NOT NULL,\n    \
              owner      TEXT,\n    \
              handle     TEXT,\n    \
-             label      TEXT\n\
+             label      TEXT,\n    \
+             seen_at    BIGINT\n\
          );\n\
+         ALTER TABLE {t} ADD COLUMN IF NOT EXISTS seen_at BIGINT;\n\
+         DROP INDEX IF EXISTS {handle};\n\
          CREATE INDEX IF NOT EXISTS {expires} ON {t} (expires_at);\n\
-         CREATE INDEX IF NOT EXISTS {owner} ON {t} (owner, expires_at) WHERE owner IS NOT NULL;\n\
-         CREATE UNIQUE INDEX IF NOT EXISTS {handle} ON {t} (handle) WHERE handle IS NOT NULL;\n"
+         CREATE INDEX IF NOT EXISTS {owner} ON {t} (owner, expires_at) WHERE owner IS NOT NULL;\n"
     )
 }
 
@@ -368,6 +387,7 @@ impl PgStore {
     ) -> Result<bool, StoreError> {
         let patch = sql::encode_patch(update);
         let now = sql::now_sql_ms();
+        let [owner, handle, label] = sql::owner_columns(update.new_owner());
         let done = self
             .run(|| {
                 let mut query = sqlx::query(statement)
@@ -375,7 +395,12 @@ impl PgStore {
                     .bind(patch.as_deref())
                     .bind(sql::to_sql_ms(update.expires_at))
                     .bind(update.renewed_at.map(sql::to_sql_ms))
-                    .bind(now);
+                    .bind(now)
+                    .bind(sql::to_sql_ms(update.seen_at))
+                    .bind(update.owner_changed)
+                    .bind(owner)
+                    .bind(handle)
+                    .bind(label);
                 if let Some(to) = to {
                     query = query.bind(to.as_bytes().as_slice());
                 }
@@ -494,6 +519,10 @@ impl SessionStore for PgStore {
             created_at: row.try_get(1).map_err(|e| decode_failure(key, e))?,
             renewed_at: row.try_get(2).map_err(|e| decode_failure(key, e))?,
             expires_at: row.try_get(3).map_err(|e| decode_failure(key, e))?,
+            seen_at: row.try_get(4).map_err(|e| decode_failure(key, e))?,
+            owner: row.try_get(5).map_err(|e| decode_failure(key, e))?,
+            handle: row.try_get(6).map_err(|e| decode_failure(key, e))?,
+            label: row.try_get(7).map_err(|e| decode_failure(key, e))?,
         };
         // The liveness check is here rather than in the WHERE clause so
         // that a negative expiry is reported as corrupt, not hidden.
@@ -505,6 +534,7 @@ impl SessionStore for PgStore {
         let inner = &self.inner;
         let data = sql::encode_data(&record.data);
         let now = sql::now_sql_ms();
+        let [owner, handle, label] = sql::owner_columns(record.owner.as_ref());
         let done = self
             .run(|| {
                 sqlx::query(&inner.sql.create)
@@ -514,6 +544,10 @@ impl SessionStore for PgStore {
                     .bind(sql::to_sql_ms(record.renewed_at))
                     .bind(sql::to_sql_ms(record.expires_at))
                     .bind(now)
+                    .bind(sql::to_sql_ms(record.seen_at))
+                    .bind(owner)
+                    .bind(handle)
+                    .bind(label)
                     .execute(&inner.pool)
             })
             .await
@@ -542,7 +576,58 @@ impl SessionStore for PgStore {
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
-        Capabilities::none().with_sweep(self).with_atomic_move(self)
+        Capabilities::none()
+            .with_sweep(self)
+            .with_atomic_move(self)
+            .with_user_index(self)
+    }
+}
+
+/// The index is the table: a user's rows, found through the `owner`
+/// index. A move (`UPDATE ... SET key`) keeps the row, so a revocation
+/// (one `DELETE`) and a move never miss each other.
+impl UserIndex for PgStore {
+    fn list<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<SessionInfo>, StoreError>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            let now = sql::now_sql_ms();
+            let rows: Vec<(String, i64, i64, i64, Option<String>)> = self
+                .run(|| {
+                    sqlx::query_as(&inner.sql.list)
+                        .bind(user)
+                        .bind(now)
+                        .fetch_all(&inner.pool)
+                })
+                .await
+                .map_err(|e| failure("listing a user's sessions failed", e))?;
+            rows.into_iter()
+                .map(|(h, c, s, e, l)| sql::listed(h, c, s, e, l))
+                .collect()
+        })
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        user: &'a str,
+        which: Revoke<'a>,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            let now = sql::now_sql_ms();
+            let (only, keep) = sql::revoke_params(&which);
+            let done = self
+                .run(|| {
+                    sqlx::query(&inner.sql.revoke)
+                        .bind(user)
+                        .bind(now)
+                        .bind(only)
+                        .bind(keep)
+                        .execute(&inner.pool)
+                })
+                .await
+                .map_err(|e| failure("revoking a user's sessions failed", e))?;
+            Ok(done.rows_affected())
+        })
     }
 }
 

@@ -23,7 +23,8 @@ use std::fmt;
 
 use crate::error::StoreError;
 use crate::id::StoreKey;
-use crate::store::{Record, Update};
+use crate::owner::{Handle, Owner, SessionInfo};
+use crate::store::{Record, Revoke, Update};
 
 /// Rows deleted by one sweep statement, at most: a sweep of a million
 /// expired sessions is a thousand short statements, none of which holds
@@ -144,6 +145,57 @@ pub(crate) struct Row {
     pub(crate) created_at: i64,
     pub(crate) renewed_at: i64,
     pub(crate) expires_at: i64,
+    /// NULL in rows written before the column existed.
+    pub(crate) seen_at: Option<i64>,
+    pub(crate) owner: Option<String>,
+    pub(crate) handle: Option<String>,
+    pub(crate) label: Option<String>,
+}
+
+/// The owner columns (`owner`, `handle`, `label`) of a record.
+pub(crate) fn owner_columns(owner: Option<&Owner>) -> [Option<&str>; 3] {
+    match owner {
+        Some(o) => [
+            Some(o.user.as_str()),
+            Some(o.handle.as_str()),
+            o.label.as_deref(),
+        ],
+        None => [None; 3],
+    }
+}
+
+/// The handles a revocation selects, as two nullable parameters: the only
+/// handle to end, and the one handle to keep.
+pub(crate) fn revoke_params<'a>(which: &Revoke<'a>) -> (Option<&'a str>, Option<&'a str>) {
+    match which {
+        Revoke::One(h) => (Some(h.as_str()), None),
+        Revoke::AllBut(h) => (None, Some(h.as_str())),
+        _ => (None, None),
+    }
+}
+
+/// A listing row (`handle, created_at, seen_at, expires_at, label`) as a
+/// [`SessionInfo`]; a handle that is not ours is corrupt.
+pub(crate) fn listed(
+    handle: String,
+    created_at: i64,
+    seen_at: i64,
+    expires_at: i64,
+    label: Option<String>,
+) -> Result<SessionInfo, StoreError> {
+    let handle = Handle::parse(&handle).ok_or_else(|| {
+        StoreError::Corrupt(
+            "a session's `handle` column is not a handle; another program wrote it".into(),
+        )
+    })?;
+    let ms = |v: i64| u64::try_from(v).unwrap_or(0);
+    Ok(SessionInfo::new(
+        handle,
+        ms(created_at),
+        ms(seen_at),
+        ms(expires_at),
+        label,
+    ))
 }
 
 impl Row {
@@ -157,12 +209,28 @@ impl Row {
                 "column `data` is not a JSON object of strings; another program wrote it",
             )
         })?;
+        let owner = match (self.owner, self.handle) {
+            (Some(user), Some(handle)) => {
+                let handle = Handle::parse(&handle).ok_or_else(|| {
+                    corrupt(key, "column `handle` is not a handle; another program wrote it")
+                })?;
+                Some(Owner::new(user, handle, self.label))
+            }
+            _ => None,
+        };
+        let renewed_at = millis(key, "renewed_at", self.renewed_at)?;
+        let seen_at = match self.seen_at {
+            Some(ms) => millis(key, "seen_at", ms)?,
+            None => renewed_at,
+        };
         Ok(Record::new(
             data,
             millis(key, "created_at", self.created_at)?,
-            millis(key, "renewed_at", self.renewed_at)?,
+            renewed_at,
             millis(key, "expires_at", self.expires_at)?,
-        ))
+        )
+        .with_seen_at(seen_at)
+        .with_owner(owner))
     }
 }
 
@@ -237,6 +305,10 @@ mod tests {
             created_at: 1,
             renewed_at: 2,
             expires_at: 3,
+            seen_at: None,
+            owner: None,
+            handle: None,
+            label: None,
         };
         let key = StoreKey::from_bytes([1; 32]);
         assert_eq!(row.into_record(&key).expect("valid").data, data);
@@ -260,6 +332,10 @@ mod tests {
                 created_at: 1,
                 renewed_at: 1,
                 expires_at,
+                seen_at: None,
+                owner: None,
+                handle: None,
+                label: None,
             };
             match row.into_record(&key) {
                 Err(StoreError::Corrupt(text)) => {

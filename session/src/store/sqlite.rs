@@ -16,7 +16,10 @@ use crate::error::StoreError;
 use crate::id::StoreKey;
 use crate::store::sql::{self, InvalidTableName, Row, TableName, SWEEP_BATCH};
 use crate::store::sweeper::{self, Sweeper};
-use crate::store::{AtomicMove, BoxFuture, Capabilities, Record, SessionStore, Sweep, Update};
+use crate::owner::SessionInfo;
+use crate::store::{
+    AtomicMove, BoxFuture, Capabilities, Record, Revoke, SessionStore, Sweep, Update, UserIndex,
+};
 
 /// Sessions in a SQLite database file (feature `sqlite`; SQLite is
 /// compiled in): the embedded store whose sessions survive a restart.
@@ -37,14 +40,13 @@ use crate::store::{AtomicMove, BoxFuture, Capabilities, Record, SessionStore, Sw
 ///     expires_at INTEGER NOT NULL,    -- when the session ends
 ///     owner      TEXT,                -- the signed-in user
 ///     handle     TEXT,                -- a public name of the session (not its id)
-///     label      TEXT
+///     label      TEXT,               -- the application's name for it (a device)
+///     seen_at    INTEGER             -- when a request last wrote it
 /// ) STRICT;
 /// CREATE INDEX IF NOT EXISTS "hyper_sessions_expires_at"
 ///     ON "hyper_sessions" (expires_at);
 /// CREATE INDEX IF NOT EXISTS "hyper_sessions_owner"
 ///     ON "hyper_sessions" (owner, expires_at) WHERE owner IS NOT NULL;
-/// CREATE UNIQUE INDEX IF NOT EXISTS "hyper_sessions_handle"
-///     ON "hyper_sessions" (handle) WHERE handle IS NOT NULL;
 /// ```
 ///
 /// # Statements and locking
@@ -107,34 +109,53 @@ struct Statements {
     delete: String,
     move_to: String,
     sweep: String,
+    list: String,
+    revoke: String,
+    has_seen_at: String,
 }
 
 impl Statements {
     fn new(table: &TableName) -> Self {
         let t = table.quoted();
         let merge = "CASE WHEN ?2 IS NULL THEN data ELSE json_patch(data, ?2) END";
+        // `?7` says whether the request signed the session in: only then
+        // are the owner columns written, so a request that did not see a
+        // sign-in never undoes it.
+        let set = format!(
+            "data = {merge}, expires_at = ?3, renewed_at = COALESCE(?4, renewed_at), \
+             seen_at = ?6, owner = CASE WHEN ?7 THEN ?8 ELSE owner END, \
+             handle = CASE WHEN ?7 THEN ?9 ELSE handle END, \
+             label = CASE WHEN ?7 THEN ?10 ELSE label END"
+        );
         Self {
             load: format!(
-                "SELECT data, created_at, renewed_at, expires_at FROM {t} WHERE key = ?1"
+                "SELECT data, created_at, renewed_at, expires_at, seen_at, owner, handle, label \
+                 FROM {t} WHERE key = ?1"
             ),
             create: format!(
-                "INSERT INTO {t} AS s (key, data, created_at, renewed_at, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                "INSERT INTO {t} AS s (key, data, created_at, renewed_at, expires_at, seen_at, \
+                 owner, handle, label) VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?8, ?9, ?10) \
                  ON CONFLICT (key) DO UPDATE SET data = excluded.data, \
                  created_at = excluded.created_at, renewed_at = excluded.renewed_at, \
-                 expires_at = excluded.expires_at, owner = NULL, handle = NULL, label = NULL \
+                 expires_at = excluded.expires_at, seen_at = excluded.seen_at, \
+                 owner = excluded.owner, handle = excluded.handle, label = excluded.label \
                  WHERE s.expires_at <= ?6"
             ),
-            update: format!(
-                "UPDATE {t} SET data = {merge}, expires_at = ?3, \
-                 renewed_at = COALESCE(?4, renewed_at) \
-                 WHERE key = ?1 AND expires_at > ?5"
-            ),
+            update: format!("UPDATE {t} SET {set} WHERE key = ?1 AND expires_at > ?5"),
             delete: format!("DELETE FROM {t} WHERE key = ?1 RETURNING expires_at"),
-            move_to: format!(
-                "UPDATE {t} SET key = ?6, data = {merge}, expires_at = ?3, \
-                 renewed_at = COALESCE(?4, renewed_at) \
-                 WHERE key = ?1 AND expires_at > ?5"
+            move_to: format!("UPDATE {t} SET key = ?11, {set} WHERE key = ?1 AND expires_at > ?5"),
+            // Both on the `owner` index: the user's rows, never a scan.
+            list: format!(
+                "SELECT handle, created_at, COALESCE(seen_at, renewed_at), expires_at, label \
+                 FROM {t} WHERE owner = ?1 AND expires_at > ?2"
+            ),
+            revoke: format!(
+                "DELETE FROM {t} WHERE owner = ?1 AND expires_at > ?2 \
+                 AND (?3 IS NULL OR handle = ?3) AND (?4 IS NULL OR handle <> ?4)"
+            ),
+            has_seen_at: format!(
+                "SELECT count(*) FROM pragma_table_info('{}') WHERE name = 'seen_at'",
+                table.as_str()
             ),
             sweep: format!(
                 "DELETE FROM {t} WHERE rowid IN \
@@ -160,11 +181,12 @@ fn schema(table: &TableName) -> String {
              expires_at INTEGER NOT NULL,\n    \
              owner      TEXT,\n    \
              handle     TEXT,\n    \
-             label      TEXT\n\
+             label      TEXT,\n    \
+             seen_at    INTEGER\n\
          ) STRICT;\n\
+         DROP INDEX IF EXISTS {handle};\n\
          CREATE INDEX IF NOT EXISTS {expires} ON {t} (expires_at);\n\
-         CREATE INDEX IF NOT EXISTS {owner} ON {t} (owner, expires_at) WHERE owner IS NOT NULL;\n\
-         CREATE UNIQUE INDEX IF NOT EXISTS {handle} ON {t} (handle) WHERE handle IS NOT NULL;\n"
+         CREATE INDEX IF NOT EXISTS {owner} ON {t} (owner, expires_at) WHERE owner IS NOT NULL;\n"
     )
 }
 
@@ -232,11 +254,25 @@ impl SqliteStore {
     ///
     /// What SQLite reports, e.g. a read-only file.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let sql = schema(&self.inner.table);
+        let inner = &self.inner;
+        let sql = schema(&inner.table);
         sqlx::raw_sql(&sql)
-            .execute(&self.inner.writer)
+            .execute(&inner.writer)
             .await
             .map_err(|e| failure("creating the session table failed", e))?;
+        // A table made before `seen_at` existed gets it (SQLite has no
+        // `ADD COLUMN IF NOT EXISTS`).
+        let has: i64 = sqlx::query_scalar(&inner.sql.has_seen_at)
+            .fetch_one(&inner.writer)
+            .await
+            .map_err(|e| failure("reading the session table's columns failed", e))?;
+        if has == 0 {
+            let alter = format!("ALTER TABLE {} ADD COLUMN seen_at INTEGER", inner.table.quoted());
+            sqlx::raw_sql(&alter)
+                .execute(&inner.writer)
+                .await
+                .map_err(|e| failure("adding column `seen_at` to the session table failed", e))?;
+        }
         Ok(())
     }
 
@@ -290,12 +326,18 @@ impl SqliteStore {
         what: &'static str,
     ) -> Result<bool, StoreError> {
         let patch = sql::encode_patch(update);
+        let [owner, handle, label] = sql::owner_columns(update.new_owner());
         let mut query = sqlx::query(statement)
             .bind(from.as_bytes().as_slice())
             .bind(patch)
             .bind(sql::to_sql_ms(update.expires_at))
             .bind(update.renewed_at.map(sql::to_sql_ms))
-            .bind(sql::now_sql_ms());
+            .bind(sql::now_sql_ms())
+            .bind(sql::to_sql_ms(update.seen_at))
+            .bind(update.owner_changed)
+            .bind(owner)
+            .bind(handle)
+            .bind(label);
         if let Some(to) = to {
             query = query.bind(to.as_bytes().as_slice());
         }
@@ -464,6 +506,10 @@ impl SessionStore for SqliteStore {
             created_at: row.try_get(1).map_err(|_| wrong_type(key))?,
             renewed_at: row.try_get(2).map_err(|_| wrong_type(key))?,
             expires_at: row.try_get(3).map_err(|_| wrong_type(key))?,
+            seen_at: row.try_get(4).map_err(|_| wrong_type(key))?,
+            owner: row.try_get(5).map_err(|_| wrong_type(key))?,
+            handle: row.try_get(6).map_err(|_| wrong_type(key))?,
+            label: row.try_get(7).map_err(|_| wrong_type(key))?,
         };
         // Checked here rather than in the WHERE clause, so that a negative
         // expiry is reported as corrupt, not hidden.
@@ -473,6 +519,7 @@ impl SessionStore for SqliteStore {
 
     async fn create(&self, key: &StoreKey, record: &Record) -> Result<bool, StoreError> {
         let inner = &self.inner;
+        let [owner, handle, label] = sql::owner_columns(record.owner.as_ref());
         let done = sqlx::query(&inner.sql.create)
             .bind(key.as_bytes().as_slice())
             .bind(sql::encode_data(&record.data))
@@ -480,6 +527,10 @@ impl SessionStore for SqliteStore {
             .bind(sql::to_sql_ms(record.renewed_at))
             .bind(sql::to_sql_ms(record.expires_at))
             .bind(sql::now_sql_ms())
+            .bind(sql::to_sql_ms(record.seen_at))
+            .bind(owner)
+            .bind(handle)
+            .bind(label)
             .execute(&inner.writer)
             .await
             .map_err(|e| row_failure("creating a session failed", key, e))?;
@@ -508,7 +559,50 @@ impl SessionStore for SqliteStore {
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
-        Capabilities::none().with_sweep(self).with_atomic_move(self)
+        Capabilities::none()
+            .with_sweep(self)
+            .with_atomic_move(self)
+            .with_user_index(self)
+    }
+}
+
+/// The index is the table: a user's rows, found through the `owner`
+/// index. A move (`UPDATE ... SET key`) keeps the row, so a revocation
+/// (one `DELETE`) and a move never miss each other.
+impl UserIndex for SqliteStore {
+    fn list<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<SessionInfo>, StoreError>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            let rows: Vec<(String, i64, i64, i64, Option<String>)> = sqlx::query_as(&inner.sql.list)
+                .bind(user)
+                .bind(sql::now_sql_ms())
+                .fetch_all(&inner.reader)
+                .await
+                .map_err(|e| failure("listing a user's sessions failed", e))?;
+            rows.into_iter()
+                .map(|(h, c, s, e, l)| sql::listed(h, c, s, e, l))
+                .collect()
+        })
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        user: &'a str,
+        which: Revoke<'a>,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            let (only, keep) = sql::revoke_params(&which);
+            let done = sqlx::query(&inner.sql.revoke)
+                .bind(user)
+                .bind(sql::now_sql_ms())
+                .bind(only)
+                .bind(keep)
+                .execute(&inner.writer)
+                .await
+                .map_err(|e| failure("revoking a user's sessions failed", e))?;
+            Ok(done.rows_affected())
+        })
     }
 }
 
