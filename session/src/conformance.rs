@@ -29,7 +29,7 @@ use http::header::{HeaderMap, HeaderValue, COOKIE};
 use crate::config::SessionConfig;
 use crate::expiry::now_ms;
 use crate::id::{SessionId, StoreKey};
-use crate::owner::SessionInfo;
+use crate::owner::{Owner, SessionInfo};
 use crate::store::{
     AtomicMove, BoxFuture, Capabilities, Record, Revoke, SessionStore, Update, UserIndex,
 };
@@ -542,10 +542,10 @@ impl<S: SessionStore> UserIndex for Probe<S> {
     }
     fn forget<'a>(
         &'a self,
-        user: &'a str,
+        owner: &'a Owner,
         key: &'a StoreKey,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.index().forget(user, key)
+        self.index().forget(owner, key)
     }
 }
 

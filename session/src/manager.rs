@@ -16,7 +16,7 @@ use crate::session::{Changes, Loaded, Plan, Session, DEFAULT_MAX_SESSION_BYTES};
 use crate::signing::{Keys, Secret, Verified};
 use crate::store::capability::require;
 use crate::store::memory::MemoryStore;
-use crate::owner::{Handle, SessionInfo};
+use crate::owner::{Handle, Owner, SessionInfo};
 use crate::store::{DynStore, Record, Revoke, SessionStore, UserIndex};
 
 /// Signing keys, a store and limits: everything decided at run time.
@@ -421,7 +421,7 @@ impl Sessions {
                 self.call(self.inner.store.delete(&loaded.key)).await?;
                 self.end_all(&others).await?;
                 if let Some(owner) = owner {
-                    self.forget(&owner.user, &loaded.key).await;
+                    self.forget(&owner, &loaded.key).await;
                 }
                 tracing::debug!(session = %loaded.key.fingerprint(), "session destroyed");
                 Ok(Some(cookie::removal(config)))
@@ -515,11 +515,11 @@ impl Sessions {
     /// store keeps one apart. The session is already ended: a failure here
     /// only leaves an entry that the next listing prunes, so it is logged,
     /// not returned.
-    async fn forget(&self, user: &str, key: &StoreKey) {
+    async fn forget(&self, owner: &Owner, key: &StoreKey) {
         let Some(index) = self.inner.store.capabilities().user_index() else {
             return;
         };
-        if let Err(e) = self.call(index.forget(user, key)).await {
+        if let Err(e) = self.call(index.forget(owner, key)).await {
             tracing::debug!(session = %key.fingerprint(), error = %e, "user index entry of an ended session left for pruning");
         }
     }

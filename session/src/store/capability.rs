@@ -12,7 +12,7 @@ use std::fmt;
 
 use crate::error::StoreError;
 use crate::id::StoreKey;
-use crate::owner::{Handle, SessionInfo};
+use crate::owner::{Handle, Owner, SessionInfo};
 use crate::store::{BoxFuture, Update};
 
 /// Removes expired entries on demand.
@@ -77,15 +77,15 @@ pub trait UserIndex: Send + Sync {
     ) -> BoxFuture<'a, Result<u64, StoreError>>;
 
     /// Called by the manager after it deleted `key`, a session signed in as
-    /// `user` (a logout), so that a store whose index is kept apart from
+    /// `owner` (a logout), so that a store whose index is kept apart from
     /// the sessions can drop its entry now rather than at the next listing.
     /// The default does nothing.
     fn forget<'a>(
         &'a self,
-        user: &'a str,
+        owner: &'a Owner,
         key: &'a StoreKey,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        let _ = (user, key);
+        let _ = (owner, key);
         Box::pin(std::future::ready(Ok(())))
     }
 }

@@ -18,7 +18,10 @@ use rustls::pki_types::CertificateDer;
 use crate::error::StoreError;
 use crate::expiry::now_ms;
 use crate::id::StoreKey;
+use crate::owner::Owner;
 use crate::store::{AtomicMove, BoxFuture, Capabilities, Record, SessionStore, Update};
+
+mod user_index;
 
 /// Field-name prefix of a session value in the hash.
 const DATA: &str = "d:";
@@ -26,6 +29,12 @@ const DATA: &str = "d:";
 const CREATED: &str = "m:c";
 const RENEWED: &str = "m:r";
 const EXPIRES: &str = "m:e";
+/// When a request last wrote the session (ms since the epoch).
+const SEEN: &str = "m:s";
+/// The signed-in user, the session's handle and its label.
+const OWNER: &str = "m:o";
+const HANDLE: &str = "m:h";
+const LABEL: &str = "m:l";
 /// Suffix of the staging key a `create` builds the hash under.
 const STAGING: &str = ":new";
 
@@ -395,13 +404,18 @@ impl RedisStore {
     /// pipeline touches one slot. Field names are [`DATA`], [`CREATED`],
     /// [`RENEWED`] and [`EXPIRES`].
     fn key(&self, key: &StoreKey) -> String {
+        self.key_of_hex(&key.to_hex())
+    }
+
+    /// [`key`](Self::key), from the store key's hex.
+    fn key_of_hex(&self, hex: &str) -> String {
         let mut name = String::with_capacity(self.prefix.len() + 64 + 2 + STAGING.len());
         name.push_str(&self.prefix);
         match self.connection {
-            Conn::Single(_) => name.push_str(&key.to_hex()),
+            Conn::Single(_) => name.push_str(hex),
             Conn::Cluster(_) => {
                 name.push('{');
-                name.push_str(&key.to_hex());
+                name.push_str(hex);
                 name.push('}');
             }
         }
@@ -893,10 +907,18 @@ impl SessionStore for RedisStore {
         // anyway).
         let staging = format!("{name}{STAGING}");
         let staging = staging.as_str();
-        let mut fields: Vec<Vec<u8>> = Vec::with_capacity(6 + 2 * record.data.len());
+        let mut fields: Vec<Vec<u8>> = Vec::with_capacity(14 + 2 * record.data.len());
         push_meta(&mut fields, CREATED, record.created_at);
         push_meta(&mut fields, RENEWED, record.renewed_at);
         push_meta(&mut fields, EXPIRES, record.expires_at);
+        push_meta(&mut fields, SEEN, record.seen_at);
+        if let Some(owner) = &record.owner {
+            push_owner(&mut fields, owner);
+            // The index first: a revocation that reads it from now on
+            // finds this key, before the session exists under it.
+            self.index_touch(owner, Some(key), record.expires_at)
+                .await?;
+        }
         for (field, value) in &record.data {
             fields.push(data_field(field));
             fields.push(value.as_bytes().to_vec());
@@ -925,6 +947,10 @@ impl SessionStore for RedisStore {
         // whether it still had it after this write. If not, a destroy (or
         // expiry) won the race and this write made or touched a fragment,
         // which no load returns; it is removed at once, and would expire.
+        if let Some(owner) = update.new_owner() {
+            self.index_touch(owner, Some(key), update.expires_at)
+                .await?;
+        }
         let mut batch = self.batch();
         write_changes(&mut batch, name, update);
         let alive = self
@@ -934,32 +960,27 @@ impl SessionStore for RedisStore {
             self.unlink(name).await?;
             return Ok(false);
         }
+        // A signed-in session's new expiry must not outlast its index
+        // entry: one more command, on signed-in writes only.
+        if let (Some(owner), None) = (update.owner, update.new_owner()) {
+            self.index_touch(owner, None, update.expires_at).await?;
+        }
         Ok(true)
     }
 
     async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
-        let name = self.key(key);
-        let name = name.as_str();
-        // `HDEL m:c` answers whether this call ended a live session: a
-        // fragment has no `m:c`, an expired key is gone, and of two
-        // concurrent deletes only the first finds the field. With replicas,
-        // the logout is answered only once one of them has it (or the one
-        // that ended the session before, on this connection), so no
-        // failover brings the session back.
-        let mut batch = self.batch();
-        batch.answer("HDEL").arg(name).arg(CREATED);
-        batch.cmd("UNLINK").arg(name);
-        let ended = self.run("Redis session delete failed", batch, true).await?;
-        Ok(ended == 1)
+        self.end(&self.key(key)).await
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
         match self.connection {
-            Conn::Single(_) => Capabilities::none().with_atomic_move(self),
+            Conn::Single(_) => Capabilities::none()
+                .with_atomic_move(self)
+                .with_user_index(self),
             // The old and the new id hash to different slots, which no
             // one command or pipeline may span: `cycle_id` takes the
             // manager's create / delete / delete-if-dead path.
-            Conn::Cluster(_) => Capabilities::none(),
+            Conn::Cluster(_) => Capabilities::none().with_user_index(self),
         }
     }
 }
@@ -976,11 +997,17 @@ impl AtomicMove for RedisStore {
 }
 
 impl RedisStore {
-    /// `cycle_id` in one pipeline: `RENAMENX` moves the whole hash at once,
-    /// then the changes, the expiry and `HEXISTS m:c` on the new name. A
-    /// missing source fails the rename; a fragment (no `m:c`) moves but
-    /// is found out by the HEXISTS. Either way nothing live was moved, and
-    /// what was written under the new name is removed.
+    /// `cycle_id` in one script ([`MOVE`]) on the two names: if the old
+    /// one is a live session signed in as this request believes, `RENAMENX`
+    /// moves the whole hash at once, then the changes and the expiry are
+    /// written on the new name. Signed in otherwise (another request signed
+    /// it in meanwhile, which this one did not see): nothing moves, so that
+    /// the session never leaves the index entry the sign-in made; the
+    /// session keeps its id, and this request's changes are dropped as for
+    /// a session that ended.
+    ///
+    /// A script, unlike the other calls: the check and the move must be
+    /// one step. Moves are rare (logins, renewals).
     async fn rename(
         &self,
         from: &StoreKey,
@@ -989,22 +1016,59 @@ impl RedisStore {
     ) -> Result<bool, StoreError> {
         let (old, new) = (self.key(from), self.key(to));
         let (old, new) = (old.as_str(), new.as_str());
+        if let Some(owner) = update.owner {
+            // The index first, as for a create.
+            self.index_touch(owner, Some(to), update.expires_at)
+                .await?;
+        }
+        let expected = match update.owner {
+            _ if update.owner_changed => "*",
+            Some(owner) => owner.handle.as_str(),
+            None => "",
+        };
+        let (set, remove) = changes(update);
         let mut batch = self.batch();
-        batch.cmd("RENAMENX").arg(old).arg(new);
-        write_changes(&mut batch, new, update);
-        let moved = match self.run("Redis session move failed", batch, false).await {
-            Ok(alive) => alive == 1,
-            // The source was gone; the rest still ran, on the new name.
-            // Gone because a logout ended it, or because this very
-            // pipeline already ran once (its answer lost with a dropped
-            // connection, then resent): only the new name can tell.
-            Err(e) if no_such_key(&e) => self.is_alive(new).await?,
-            Err(e) => return Err(e),
+        batch
+            .answer("EVAL")
+            .arg(MOVE)
+            .arg(2)
+            .arg(old)
+            .arg(new)
+            .arg(expected)
+            .arg(update.expires_at)
+            .arg(set.len())
+            .arg(set)
+            .arg(remove);
+        let moved = match self.run("Redis session move failed", batch, false).await? {
+            1 => true,
+            -1 => {
+                tracing::debug!(session = %from.fingerprint(), "session signed in by another request meanwhile; not moved to a new id");
+                false
+            }
+            // Not alive: ended by a logout, or moved by this very script
+            // already (its answer lost with a dropped connection, then
+            // resent): only the new name can tell.
+            _ => self.is_alive(new).await?,
         };
         if !moved {
             self.unlink(new).await?;
         }
         Ok(moved)
+    }
+
+    /// Ends the session hash `name`: `delete`, and revocation.
+    async fn end(&self, name: &str) -> Result<bool, StoreError> {
+        // `HDEL m:c` answers whether this call ended a live session: a
+        // fragment has no `m:c`, an expired key is gone, and of two
+        // concurrent deletes only the first finds the field. With replicas,
+        // the logout is answered only once one of them has it (or the one
+        // that ended the session before, on this connection), so no
+        // failover brings the session back.
+        let mut batch = self.batch();
+        batch.answer("HDEL").arg(name).arg(CREATED);
+        batch.cmd("UNLINK").arg(name);
+        let ended = self.run("Redis session delete failed", batch, true).await?;
+        Ok(ended == 1)
     }
 
     /// Whether the hash `name` is a live session (has `m:c`). Nobody but
@@ -1072,33 +1136,68 @@ fn context(what: impl Into<Cow<'static, str>>, source: RedisError) -> StoreError
 /// `renewed_at`; `HDEL` of removed keys; `PEXPIREAT`; `HEXISTS m:c`, the
 /// batch's answer (1: the session was alive after the write).
 fn write_changes(batch: &mut Batch, name: &str, update: &Update<'_>) {
-    let hset = batch
-        .cmd("HSET")
-        .arg(name)
-        .arg(EXPIRES)
-        .arg(update.expires_at);
-    for (field, value) in &update.set {
-        hset.arg(data_field(field)).arg(*value);
-    }
-    if let Some(renewed) = update.renewed_at {
-        hset.arg(RENEWED).arg(renewed);
-    }
-    if !update.remove.is_empty() {
-        let fields: Vec<Vec<u8>> = update.remove.iter().map(|f| data_field(f)).collect();
-        batch.cmd("HDEL").arg(name).arg(fields);
+    let (set, remove) = changes(update);
+    batch.cmd("HSET").arg(name).arg(set);
+    if !remove.is_empty() {
+        batch.cmd("HDEL").arg(name).arg(remove);
     }
     batch.cmd("PEXPIREAT").arg(name).arg(update.expires_at);
     batch.answer("HEXISTS").arg(name).arg(CREATED);
 }
 
-/// Whether a failed move found no source (`RENAMENX`: "no such key").
-fn no_such_key(e: &StoreError) -> bool {
-    let StoreError::Backend(e) = e else {
-        return false;
-    };
-    e.downcast_ref::<Failure>()
-        .is_some_and(|f| f.source.detail() == Some("no such key"))
+/// The fields `update` writes (name, value, name, value...: the expiry,
+/// `seen_at`, the changed values, any new `renewed_at` and owner), and
+/// those it removes.
+fn changes(update: &Update<'_>) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let mut set = Vec::with_capacity(4 + 2 * update.set.len());
+    push_meta(&mut set, EXPIRES, update.expires_at);
+    push_meta(&mut set, SEEN, update.seen_at);
+    for (field, value) in &update.set {
+        set.push(data_field(field));
+        set.push(value.as_bytes().to_vec());
+    }
+    if let Some(renewed) = update.renewed_at {
+        push_meta(&mut set, RENEWED, renewed);
+    }
+    let mut remove: Vec<Vec<u8>> = update.remove.iter().map(|f| data_field(f)).collect();
+    if let Some(owner) = update.new_owner() {
+        push_owner(&mut set, owner);
+        if owner.label.is_none() {
+            remove.push(LABEL.as_bytes().to_vec());
+        }
+    }
+    (set, remove)
 }
+
+/// The owner fields of a session hash.
+fn push_owner(fields: &mut Vec<Vec<u8>>, owner: &Owner) {
+    fields.push(OWNER.as_bytes().to_vec());
+    fields.push(owner.user.as_bytes().to_vec());
+    fields.push(HANDLE.as_bytes().to_vec());
+    fields.push(owner.handle.as_str().as_bytes().to_vec());
+    if let Some(label) = &owner.label {
+        fields.push(LABEL.as_bytes().to_vec());
+        fields.push(label.as_bytes().to_vec());
+    }
+}
+
+/// The move of `cycle_id` (see [`RedisStore::rename`]). KEYS: the old and
+/// the new name. ARGV: the handle the request expects the session to have
+/// (`""`: none; `"*"`: any, for a request that signs it in), the new
+/// expiry, the number `n` of field/value items to write, those items, then
+/// the fields to remove. Answers 1 (moved), 0 (not a live session; a
+/// fragment there is removed), -1 (signed in as the request did not
+/// expect; nothing moved).
+const MOVE: &str = r"
+if redis.call('HEXISTS', KEYS[1], 'm:c') == 0 then redis.call('DEL', KEYS[1]) return 0 end
+if ARGV[1] ~= '*' and (redis.call('HGET', KEYS[1], 'm:h') or '') ~= ARGV[1] then return -1 end
+if redis.call('RENAMENX', KEYS[1], KEYS[2]) == 0 then return -2 end
+local n = tonumber(ARGV[3])
+if n > 0 then redis.call('HSET', KEYS[2], unpack(ARGV, 4, 3 + n)) end
+if #ARGV > 3 + n then redis.call('HDEL', KEYS[2], unpack(ARGV, 4 + n)) end
+redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+return 1
+";
 
 /// The commands of one store call, all on the keys of one session (one
 /// slot), of which one, the *answer*, says whether the write took effect.
@@ -1214,7 +1313,8 @@ fn push_meta(args: &mut Vec<Vec<u8>>, field: &str, ms: u64) {
 /// Rebuilds a record from the fields of its hash.
 fn parse(fields: HashMap<Vec<u8>, Vec<u8>>) -> Result<Record, StoreError> {
     let mut record = Record::default();
-    let (mut created, mut renewed, mut expires) = (None, None, None);
+    let (mut created, mut renewed, mut expires, mut seen) = (None, None, None, None);
+    let (mut user, mut handle, mut label) = (None, None, None);
     for (field, value) in fields {
         let field = String::from_utf8(field)
             .map_err(|_| StoreError::Corrupt("a session field name is not UTF-8".into()))?;
@@ -1225,10 +1325,23 @@ fn parse(fields: HashMap<Vec<u8>, Vec<u8>>) -> Result<Record, StoreError> {
             record.data.insert(key.to_owned(), value);
             continue;
         }
+        let text = match field.as_str() {
+            OWNER => Some(&mut user),
+            HANDLE => Some(&mut handle),
+            LABEL => Some(&mut label),
+            _ => None,
+        };
+        if let Some(slot) = text {
+            *slot = Some(String::from_utf8(value).map_err(|_| {
+                StoreError::Corrupt(format!("session field `{field}` is not UTF-8 text"))
+            })?);
+            continue;
+        }
         let slot = match field.as_str() {
             CREATED => &mut created,
             RENEWED => &mut renewed,
             EXPIRES => &mut expires,
+            SEEN => &mut seen,
             other => {
                 return Err(StoreError::Corrupt(format!(
                     "unexpected field `{other}` in a session hash"
@@ -1241,6 +1354,12 @@ fn parse(fields: HashMap<Vec<u8>, Vec<u8>>) -> Result<Record, StoreError> {
     record.created_at = created.ok_or_else(|| missing(CREATED))?;
     record.renewed_at = renewed.ok_or_else(|| missing(RENEWED))?;
     record.expires_at = expires.ok_or_else(|| missing(EXPIRES))?;
+    record.seen_at = seen.unwrap_or(record.renewed_at);
+    if let (Some(user), Some(handle)) = (user, handle) {
+        let handle = crate::Handle::parse(&handle)
+            .ok_or_else(|| StoreError::Corrupt("session field `m:h` is not a handle".into()))?;
+        record.owner = Some(Owner::new(user, handle, label));
+    }
     Ok(record)
 }
 
