@@ -4,16 +4,20 @@
 //! cargo run --example app
 //! curl -c j -b j -X POST 'localhost:3000/login?user=ada'   # {"user":"ada"}
 //! curl -c j -b j localhost:3000/me                          # {"user":"ada"}
+//! curl -c j -b j localhost:3000/sessions                    # {"user":"ada","sessions":[...]}
 //! curl -c j -b j -X POST localhost:3000/logout              # {"user":null}
 //! ```
 //!
 //! | route | does |
 //! | --- | --- |
 //! | `GET /session_test` | the seed's counter; requests with `x-skip-session` skip sessions |
-//! | `POST /login?user=NAME` | new session id (no fixation), stores the user |
+//! | `POST /login?user=NAME` | new session id (no fixation), stores the user, signs the session in as NAME |
 //! | `GET /me` | the user, or null; a visitor without a session gets no cookie |
 //! | `POST /logout` | destroys the session, removes the cookie |
 //! | `GET /short` | a counter on cookie `short_sid` that lives 1 second |
+//! | `GET /sessions` | the signed-in user's live sessions ("signed-in devices"); 401 if not signed in |
+//! | `POST /sessions/revoke?handle=H` | ends one of them: 204, or 404 if H is not one of the user's |
+//! | `POST /logout/others` | ends all but this one: `{"revoked":N}` |
 //!
 //! Env: `ADDR` (default `127.0.0.1:3000`), `SESSION_SECRET`, and
 //! `SESSION_STORE` (`memory`, the default, or `redis://...` with
@@ -39,7 +43,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_session::{with_session, Session, SessionConfig, Sessions};
+use hyper_session::{with_session, Handle, Session, SessionConfig, Sessions, StoreError};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
@@ -79,10 +83,107 @@ async fn login(req: Request<Incoming>, session: &mut Session) -> Reply {
     };
     // A new id at every login: an id planted before login is worthless.
     session.cycle_id();
-    if session.insert("user", user).is_err() {
+    if session.insert("user", user).is_err() || session.set_user(user).is_err() {
         return status(StatusCode::INTERNAL_SERVER_ERROR);
     }
+    // The device, as a listing of the user's sessions shows it.
+    if let Some(agent) = req.headers().get(hyper::header::USER_AGENT) {
+        let agent = String::from_utf8_lossy(agent.as_bytes());
+        let mut end = agent.len().min(hyper_session::MAX_LABEL_BYTES);
+        while !agent.is_char_boundary(end) {
+            end -= 1;
+        }
+        let _ = session.set_label(&agent[..end]);
+    }
     Ok(user_json(Some(user)))
+}
+
+// The handlers below ask `Sessions::global()` for the manager `main`
+// installed; it fails only if none was and the OS random generator fails
+// while making one.
+
+/// The signed-in user's live sessions, the requester's marked `current`.
+#[with_session(config = APP)]
+async fn sessions(_req: Request<Incoming>, session: &mut Session) -> Reply {
+    let (Some(user), Some(mine)) = (session.user(), session.handle()) else {
+        return status(StatusCode::UNAUTHORIZED);
+    };
+    let Ok(manager) = Sessions::global() else {
+        return status(StatusCode::SERVICE_UNAVAILABLE);
+    };
+    let listed = match manager.user_sessions(user).await {
+        Ok(listed) => listed,
+        Err(e) => return store_down(&e),
+    };
+    let sessions: Vec<_> = listed
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "handle": s.handle.as_str(),
+                "current": &s.handle == mine,
+                "created_at": s.created_at,
+                "last_seen": s.last_seen,
+                "expires_at": s.expires_at,
+                "label": s.label,
+            })
+        })
+        .collect();
+    Ok(json(
+        serde_json::json!({ "user": user, "sessions": sessions }).to_string(),
+    ))
+}
+
+/// Ends one of the signed-in user's sessions, by handle. Revoking takes
+/// the user id too: another user's handle finds nothing (404).
+#[with_session(config = APP)]
+async fn revoke(req: Request<Incoming>, session: &mut Session) -> Reply {
+    let Some(user) = session.user().map(str::to_owned) else {
+        return status(StatusCode::UNAUTHORIZED);
+    };
+    let Some(handle) = query_param(&req, "handle").and_then(Handle::parse) else {
+        return status(StatusCode::NOT_FOUND);
+    };
+    if session.handle() == Some(&handle) {
+        // This very session: a logout, which also removes the cookie.
+        session.destroy();
+        return status(StatusCode::NO_CONTENT);
+    }
+    let Ok(manager) = Sessions::global() else {
+        return status(StatusCode::SERVICE_UNAVAILABLE);
+    };
+    match manager.revoke(&user, &handle).await {
+        Ok(true) => status(StatusCode::NO_CONTENT),
+        Ok(false) => status(StatusCode::NOT_FOUND),
+        Err(e) => store_down(&e),
+    }
+}
+
+/// "Log out other devices": ends every session of the user but this one.
+#[with_session(config = APP)]
+async fn logout_others(_req: Request<Incoming>, session: &mut Session) -> Reply {
+    let (Some(user), Some(mine)) = (session.user(), session.handle()) else {
+        return status(StatusCode::UNAUTHORIZED);
+    };
+    let Ok(manager) = Sessions::global() else {
+        return status(StatusCode::SERVICE_UNAVAILABLE);
+    };
+    match manager.revoke_others(user, mine).await {
+        Ok(n) => Ok(json(serde_json::json!({ "revoked": n }).to_string())),
+        Err(e) => store_down(&e),
+    }
+}
+
+/// A store that fails while listing or revoking: an error (503, as for a
+/// failing commit), never a success that did not happen.
+fn store_down(error: &StoreError) -> Reply {
+    tracing::warn!(%error, "listing or revoking sessions failed");
+    let mut response = json(r#"{"error":"session store unavailable; try again shortly"}"#.into());
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    response.headers_mut().insert(
+        hyper::header::RETRY_AFTER,
+        hyper::header::HeaderValue::from_static("1"),
+    );
+    Ok(response)
 }
 
 #[with_session(config = APP)]
@@ -123,6 +224,9 @@ pub async fn route(req: Request<Incoming>) -> Reply {
         (&Method::POST, "/login") => login(req).await,
         (&Method::GET, "/me") => me(req).await,
         (&Method::POST, "/logout") => logout(req).await,
+        (&Method::GET, "/sessions") => sessions(req).await,
+        (&Method::POST, "/sessions/revoke") => revoke(req).await,
+        (&Method::POST, "/logout/others") => logout_others(req).await,
         _ => status(StatusCode::NOT_FOUND),
     }
 }

@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::app_process::AppProcess;
 use common::counter_server::serve_counter;
 
 // The example brings its own copy of `support`, as `common` does.
@@ -14,7 +15,6 @@ use common::counter_server::serve_counter;
 mod app;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{browser, plain};
@@ -22,13 +22,11 @@ use hyper_session::sqlx::{self, Connection as _};
 use hyper_session::SqliteStore;
 use serde_json::{json, Value};
 
-const CHILD: &str = "HYPER_SESSION_TEST_APP_CHILD";
-
-/// In a child process (env `HYPER_SESSION_TEST_APP_CHILD`): the example
-/// app's `main`, serving until it is killed. Elsewhere: nothing.
+/// In a child process (see `common::app_process`): the example app's
+/// `main`, serving until it is killed. Elsewhere: nothing.
 #[test]
 fn app_main_in_a_child_process() {
-    if std::env::var_os(CHILD).is_some() {
+    if common::app_process::is_child() {
         let _ = app::main();
     }
 }
@@ -57,40 +55,6 @@ impl Drop for TempDir {
     }
 }
 
-/// The example app in a child process, killed (and reaped) on drop.
-struct App(Child);
-
-impl App {
-    fn start(store: &str, addr: &str) -> Self {
-        let child = Command::new(std::env::current_exe().expect("the test binary"))
-            .args(["--exact", "app_main_in_a_child_process", "--nocapture"])
-            .env(CHILD, "1")
-            .env("SESSION_STORE", store)
-            .env("SESSION_SECRET", "restart test secret, fixed, 32 bytes+")
-            .env("ADDR", addr)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("run the test binary again");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "the app did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self(child)
-    }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 async fn body(response: reqwest::Response) -> Value {
     assert_eq!(response.status(), 200);
     response.json().await.expect("json")
@@ -111,7 +75,7 @@ async fn a_signed_in_user_is_still_signed_in_after_the_app_restarts() {
         .build()
         .expect("client");
 
-    let first = App::start(&store, &addr);
+    let first = AppProcess::start(&store, &addr);
     assert!(db.exists(), "the database file is created at start-up");
     assert_eq!(
         body(
@@ -137,7 +101,7 @@ async fn a_signed_in_user_is_still_signed_in_after_the_app_restarts() {
     );
     drop(first);
 
-    let _second = App::start(&store, &addr);
+    let _second = AppProcess::start(&store, &addr);
     assert_eq!(
         body(client.get(format!("{base}/me")).send().await.expect("me")).await,
         json!({ "user": "ada" }),

@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 pub mod app_contract;
+pub mod app_process;
 pub mod counter_server;
+pub mod devices;
 #[cfg(feature = "tower")]
 pub mod layered;
 pub mod lifecycle;
