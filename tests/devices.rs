@@ -45,7 +45,10 @@ mod redis {
         let port = free_port();
         let _redis = Throwaway::start(port);
         let store = format!("redis://127.0.0.1:{port}");
-        let (a, b) = (AppProcess::start_anywhere(&store), AppProcess::start_anywhere(&store));
+        let (a, b) = (
+            AppProcess::start_anywhere(&store),
+            AppProcess::start_anywhere(&store),
+        );
         three_devices_of_one_user(&a.base, &b.base).await;
     }
 
@@ -61,7 +64,10 @@ mod redis {
         let ada = device("device 1");
         login(&ada, base, "ada").await;
         let (_, _, listed) = call(ada.get(format!("{base}/sessions"))).await;
-        let handle = listed["sessions"][0]["handle"].as_str().expect("handle").to_owned();
+        let handle = listed["sessions"][0]["handle"]
+            .as_str()
+            .expect("handle")
+            .to_owned();
         drop(redis);
         for request in [
             ada.get(format!("{base}/sessions")),
@@ -69,7 +75,10 @@ mod redis {
             ada.post(format!("{base}/logout/others")),
         ] {
             let (status, _, _) = call(request).await;
-            assert_eq!(status, 503, "a store that is down is an error, never a success");
+            assert_eq!(
+                status, 503,
+                "a store that is down is an error, never a success"
+            );
         }
         // The process lives on and recovers (the throwaway Redis kept
         // nothing: the session is gone, so the visitor is not signed in).
@@ -98,7 +107,10 @@ mod postgres {
             return;
         };
         let store = scratch.url();
-        let (a, b) = (AppProcess::start_anywhere(&store), AppProcess::start_anywhere(&store));
+        let (a, b) = (
+            AppProcess::start_anywhere(&store),
+            AppProcess::start_anywhere(&store),
+        );
         three_devices_of_one_user(&a.base, &b.base).await;
     }
 }

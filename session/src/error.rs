@@ -61,7 +61,9 @@ pub enum SessionError {
     #[error("the session was already saved with the response (or the request ended without saving it), so this use of it cannot take effect; use the session before the handler returns, not in a spawned task or a response body")]
     Committed,
     /// A user id or label is longer than its limit.
-    #[error("the session's {what} is {len} bytes, above the limit of {limit} bytes; use a shorter one")]
+    #[error(
+        "the session's {what} is {len} bytes, above the limit of {limit} bytes; use a shorter one"
+    )]
     TooLong {
         /// What was too long: `"user id"` or `"label"`.
         what: &'static str,

@@ -12,11 +12,11 @@ use crate::cookie;
 use crate::error::{BuildError, RequestError, StoreError, StoreUrlError};
 use crate::expiry::{now_ms, Lifetime};
 use crate::id::{SessionId, StoreKey};
+use crate::owner::{Handle, Owner, SessionInfo};
 use crate::session::{Changes, Loaded, Plan, Session, DEFAULT_MAX_SESSION_BYTES};
 use crate::signing::{Keys, Secret, Verified};
 use crate::store::capability::require;
 use crate::store::memory::MemoryStore;
-use crate::owner::{Handle, Owner, SessionInfo};
 use crate::store::{DynStore, Record, Revoke, SessionStore, UserIndex};
 
 /// Signing keys, a store and limits: everything decided at run time.

@@ -3,9 +3,9 @@
 
 use std::fmt;
 
+use crate::error::SessionError;
 use rand::rngs::OsRng;
 use rand::TryRngCore as _;
-use crate::error::SessionError;
 
 /// Longest user id accepted by [`Session::set_user`](crate::Session::set_user), in bytes.
 pub const MAX_USER_BYTES: usize = 256;
@@ -218,7 +218,12 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.as_str().len(), 32);
         assert_eq!(Handle::parse(a.as_str()), Some(a));
-        for bad in ["", "ABCDEF0123456789abcdef0123456789", "0123", &"g".repeat(32)] {
+        for bad in [
+            "",
+            "ABCDEF0123456789abcdef0123456789",
+            "0123",
+            &"g".repeat(32),
+        ] {
             assert!(Handle::parse(bad).is_none(), "{bad}");
         }
     }

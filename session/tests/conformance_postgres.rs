@@ -463,7 +463,10 @@ async fn every_statement_uses_its_index_among_100000_rows() {
         .expect("sweep");
     let index = probe.capabilities().user_index().expect("an index");
     assert_eq!(index.list("ada").await.expect("list").len(), 3);
-    assert_eq!(index.revoke("nobody", Revoke::All).await.expect("revoke"), 0);
+    assert_eq!(
+        index.revoke("nobody", Revoke::All).await.expect("revoke"),
+        0
+    );
     let mut conn = one.acquire().await.expect("the one connection");
     let texts: Vec<String> =
         sqlx::query_scalar("SELECT statement FROM pg_prepared_statements WHERE name LIKE 'sqlx%'")

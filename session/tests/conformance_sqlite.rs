@@ -428,7 +428,10 @@ async fn every_statement_uses_its_index_among_100000_rows() {
         .expect("sweep");
     let index = store.capabilities().user_index().expect("an index");
     assert_eq!(index.list("ada").await.expect("list").len(), 3);
-    assert_eq!(index.revoke("nobody", Revoke::All).await.expect("revoke"), 0);
+    assert_eq!(
+        index.revoke("nobody", Revoke::All).await.expect("revoke"),
+        0
+    );
     let sent = statements_on(table);
     let pk = format!("USING INDEX sqlite_autoindex_{table}_1 (key=?)");
     // "USING INDEX" or "USING COVERING INDEX".

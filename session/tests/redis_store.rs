@@ -376,10 +376,7 @@ async fn one_round_trip_to_load_one_to_commit_none_without_a_cookie() {
     );
     assert_eq!(
         proxy.take(),
-        [
-            vec!["HGETALL"],
-            vec!["EVAL"]
-        ],
+        [vec!["HGETALL"], vec!["EVAL"]],
         "cycle_id: one script that checks the live hash and renames it"
     );
 

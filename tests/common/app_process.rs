@@ -29,7 +29,10 @@ impl AppProcess {
             .args(["--exact", "app_main_in_a_child_process", "--nocapture"])
             .env(CHILD, "1")
             .env("SESSION_STORE", store)
-            .env("SESSION_SECRET", "app process test secret, fixed, 32 bytes+")
+            .env(
+                "SESSION_SECRET",
+                "app process test secret, fixed, 32 bytes+",
+            )
             .env("ADDR", addr)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

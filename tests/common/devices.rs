@@ -45,7 +45,10 @@ pub async fn listing(client: &reqwest::Client, base: &str, user: &str) -> Vec<Va
 /// The handle of the requester's own session.
 pub async fn own_handle(client: &reqwest::Client, base: &str, user: &str) -> String {
     let sessions = listing(client, base, user).await;
-    let mine = sessions.iter().find(|s| s["current"] == true).expect("current");
+    let mine = sessions
+        .iter()
+        .find(|s| s["current"] == true)
+        .expect("current");
     mine["handle"].as_str().expect("handle").to_owned()
 }
 
@@ -54,7 +57,8 @@ pub async fn me(client: &reqwest::Client, base: &str) -> Value {
 }
 
 async fn revoke(client: &reqwest::Client, base: &str, handle: &str) -> (u16, Vec<String>) {
-    let (status, cookies, _) = call(client.post(format!("{base}/sessions/revoke?handle={handle}"))).await;
+    let (status, cookies, _) =
+        call(client.post(format!("{base}/sessions/revoke?handle={handle}"))).await;
     (status, cookies)
 }
 
@@ -73,7 +77,10 @@ pub async fn three_devices_of_one_user(a: &str, b: &str) {
 
     let listed = listing(&ada[0], b, "ada").await;
     assert_eq!(listed.len(), 3, "three devices signed in: {listed:?}");
-    let mut labels: Vec<&str> = listed.iter().map(|s| s["label"].as_str().expect("label")).collect();
+    let mut labels: Vec<&str> = listed
+        .iter()
+        .map(|s| s["label"].as_str().expect("label"))
+        .collect();
     labels.sort_unstable();
     assert_eq!(labels, ["device 1", "device 2", "device 3"]);
     for s in &listed {
@@ -89,7 +96,11 @@ pub async fn three_devices_of_one_user(a: &str, b: &str) {
         }
         h
     };
-    assert_eq!(listing(&bob, a, "bob").await.len(), 1, "bob sees only his own");
+    assert_eq!(
+        listing(&bob, a, "bob").await.len(),
+        1,
+        "bob sees only his own"
+    );
 
     // Bob cannot end ada's session by its handle.
     assert_eq!(revoke(&bob, a, &handles[1]).await.0, 404);
@@ -98,10 +109,21 @@ pub async fn three_devices_of_one_user(a: &str, b: &str) {
     // Ada ends device 2 from device 1.
     let (status, cookies) = revoke(&ada[0], a, &handles[1]).await;
     assert_eq!(status, 204);
-    assert!(cookies.is_empty(), "revoking another device leaves this one's cookie");
-    assert_eq!(me(&ada[1], b).await, Value::Null, "the revoked device is signed out");
+    assert!(
+        cookies.is_empty(),
+        "revoking another device leaves this one's cookie"
+    );
+    assert_eq!(
+        me(&ada[1], b).await,
+        Value::Null,
+        "the revoked device is signed out"
+    );
     let (status, cookies, _) = call(ada[1].get(format!("{b}/sessions"))).await;
-    assert_eq!((status, cookies.len()), (401, 0), "and no longer lists anything");
+    assert_eq!(
+        (status, cookies.len()),
+        (401, 0),
+        "and no longer lists anything"
+    );
     assert_eq!(listing(&ada[0], b, "ada").await.len(), 2);
     assert_eq!(revoke(&ada[0], b, &handles[1]).await.0, 404, "gone already");
     assert_eq!(revoke(&ada[0], b, "not-a-handle").await.0, 404);
@@ -113,13 +135,19 @@ pub async fn three_devices_of_one_user(a: &str, b: &str) {
     let left = listing(&ada[2], a, "ada").await;
     assert_eq!(left.len(), 1);
     assert_eq!(left[0]["handle"], handles[2].as_str());
-    assert_eq!(listing(&bob, b, "bob").await.len(), 1, "bob's session is untouched");
+    assert_eq!(
+        listing(&bob, b, "bob").await.len(),
+        1,
+        "bob's session is untouched"
+    );
 
     // Revoking your own session is a logout: the removal cookie.
     let (status, cookies) = revoke(&ada[2], a, &handles[2]).await;
     assert_eq!(status, 204);
     assert!(
-        cookies.iter().any(|c| c.starts_with("sid=") && c.contains("Max-Age=0")),
+        cookies
+            .iter()
+            .any(|c| c.starts_with("sid=") && c.contains("Max-Age=0")),
         "{cookies:?}"
     );
     assert_eq!(me(&ada[2], b).await, Value::Null);
@@ -127,7 +155,10 @@ pub async fn three_devices_of_one_user(a: &str, b: &str) {
     // Not signed in: 401 and no cookie, on every route.
     for (method, path) in [
         ("GET", "/sessions"),
-        ("POST", "/sessions/revoke?handle=00000000000000000000000000000000"),
+        (
+            "POST",
+            "/sessions/revoke?handle=00000000000000000000000000000000",
+        ),
         ("POST", "/logout/others"),
     ] {
         let url = format!("{a}{path}");

@@ -52,8 +52,13 @@ async fn sign_in(sessions: &Sessions, user: &str, label: Option<&str>) -> (Heade
     if let Some(label) = label {
         s.set_label(label).expect("a short label");
     }
-    let handle = s.handle().cloned().expect("a signed-in session has a handle");
-    let cookie = commit(sessions, s).await.expect("a new session sets a cookie");
+    let handle = s
+        .handle()
+        .cloned()
+        .expect("a signed-in session has a handle");
+    let cookie = commit(sessions, s)
+        .await
+        .expect("a new session sets a cookie");
     (cookie_header(&cookie), handle)
 }
 
@@ -88,7 +93,11 @@ async fn listing_follows_the_session<S: SessionStore>(
 ) {
     let user = fresh_user("listing");
     assert!(
-        sessions.user_sessions(&user).await.expect("listing").is_empty(),
+        sessions
+            .user_sessions(&user)
+            .await
+            .expect("listing")
+            .is_empty(),
         "a user who never signed in has no sessions"
     );
     let before = now_ms();
@@ -96,7 +105,10 @@ async fn listing_follows_the_session<S: SessionStore>(
     let (b, handle_b) = sign_in(sessions, &user, Some("Firefox on Linux")).await;
     let listed = sessions.user_sessions(&user).await.expect("listing");
     assert_eq!(listed.len(), 2, "two sign-ins list two sessions ({how})");
-    assert_ne!(handle_a, handle_b, "handles are unique among a user's sessions");
+    assert_ne!(
+        handle_a, handle_b,
+        "handles are unique among a user's sessions"
+    );
     for info in &listed {
         assert!(info.created_at >= before && info.created_at <= now_ms());
         assert!(info.last_seen >= info.created_at);
@@ -107,7 +119,11 @@ async fn listing_follows_the_session<S: SessionStore>(
 
     // cycle_id: a new id, the same handle, still listed once.
     let mut s = load(sessions, &a).await;
-    assert_eq!(s.handle(), Some(&handle_a), "a loaded session knows its handle");
+    assert_eq!(
+        s.handle(),
+        Some(&handle_a),
+        "a loaded session knows its handle"
+    );
     assert_eq!(s.user(), Some(user.as_str()));
     s.cycle_id();
     let a2 = cookie_header(&commit(sessions, s).await.expect("a cycle_id sets a cookie"));
@@ -143,8 +159,14 @@ async fn listing_follows_the_session<S: SessionStore>(
         sorted(vec![renewed_handle.clone(), handle_b.clone()]),
         "after a renewal the session is listed once, under the same handle ({how})"
     );
-    let info = listed.iter().find(|s| s.handle == renewed_handle).expect("listed");
-    assert!(info.last_seen >= now, "a renewal is a write: last_seen moves");
+    let info = listed
+        .iter()
+        .find(|s| s.handle == renewed_handle)
+        .expect("listed");
+    assert!(
+        info.last_seen >= now,
+        "a renewal is a write: last_seen moves"
+    );
 
     // Destroy: gone from the listing.
     let mut s = load(sessions, &b).await;
@@ -167,14 +189,21 @@ async fn expired_sessions_are_not_listed<S: SessionStore>(
     let user = fresh_user("expiry");
     let handle = Handle::generate().expect("OS random");
     let now = now_ms();
-    let record = Record::new(HashMap::new(), now, now, now + 300)
-        .with_owner(Some(Owner::new(user.clone(), handle.clone(), None)));
+    let record = Record::new(HashMap::new(), now, now, now + 300).with_owner(Some(Owner::new(
+        user.clone(),
+        handle.clone(),
+        None,
+    )));
     let key = SessionId::generate().expect("OS random").store_key();
     assert!(probe.create(&key, &record).await.expect("create"));
     assert_eq!(handles(sessions, &user).await, vec![handle.clone()]);
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(
-        sessions.user_sessions(&user).await.expect("listing").is_empty(),
+        sessions
+            .user_sessions(&user)
+            .await
+            .expect("listing")
+            .is_empty(),
         "an expired session is not listed ({how})"
     );
     assert!(
@@ -211,7 +240,10 @@ async fn revocation(sessions: &Sessions, how: &str) {
     );
 
     assert_eq!(
-        sessions.revoke_others(&user, &handle_d).await.expect("revoke"),
+        sessions
+            .revoke_others(&user, &handle_d)
+            .await
+            .expect("revoke"),
         1,
         "all but the current one: one other session was live"
     );
@@ -221,7 +253,11 @@ async fn revocation(sessions: &Sessions, how: &str) {
 
     assert_eq!(sessions.revoke_all(&user).await.expect("revoke"), 1);
     assert!(load(sessions, &d).await.is_new());
-    assert!(sessions.user_sessions(&user).await.expect("listing").is_empty());
+    assert!(sessions
+        .user_sessions(&user)
+        .await
+        .expect("listing")
+        .is_empty());
     assert_eq!(handles(sessions, &other).await, vec![their_handle]);
     assert_eq!(sessions.revoke_all(&other).await.expect("revoke"), 1);
 }
@@ -278,7 +314,11 @@ async fn revocation_races_commits<S: SessionStore>(
             "a session revoked while it moved to a new id is alive ({how})"
         );
     }
-    assert!(sessions.user_sessions(&user).await.expect("listing").is_empty());
+    assert!(sessions
+        .user_sessions(&user)
+        .await
+        .expect("listing")
+        .is_empty());
 }
 
 /// A request loaded before the session signed in (in another request)

@@ -1012,7 +1012,12 @@ mod tests {
     }
 
     fn record(expires_at: u64) -> Record {
-        Record::new(HashMap::from([("k".to_owned(), "1".to_owned())]), 0, 0, expires_at)
+        Record::new(
+            HashMap::from([("k".to_owned(), "1".to_owned())]),
+            0,
+            0,
+            expires_at,
+        )
     }
 
     fn far() -> u64 {

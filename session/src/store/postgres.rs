@@ -11,9 +11,9 @@ use sqlx::Row as _;
 
 use crate::error::StoreError;
 use crate::id::StoreKey;
+use crate::owner::SessionInfo;
 use crate::store::sql::{self, InvalidTableName, Row, TableName, SWEEP_BATCH};
 use crate::store::sweeper::{self, Sweeper};
-use crate::owner::SessionInfo;
 use crate::store::{
     AtomicMove, BoxFuture, Capabilities, Record, Revoke, SessionStore, Sweep, Update, UserIndex,
 };

@@ -1018,8 +1018,7 @@ impl RedisStore {
         let (old, new) = (old.as_str(), new.as_str());
         if let Some(owner) = update.owner {
             // The index first, as for a create.
-            self.index_touch(owner, Some(to), update.expires_at)
-                .await?;
+            self.index_touch(owner, Some(to), update.expires_at).await?;
         }
         let expected = match update.owner {
             _ if update.owner_changed => "*",

@@ -212,7 +212,10 @@ impl Row {
         let owner = match (self.owner, self.handle) {
             (Some(user), Some(handle)) => {
                 let handle = Handle::parse(&handle).ok_or_else(|| {
-                    corrupt(key, "column `handle` is not a handle; another program wrote it")
+                    corrupt(
+                        key,
+                        "column `handle` is not a handle; another program wrote it",
+                    )
                 })?;
                 Some(Owner::new(user, handle, self.label))
             }

@@ -14,9 +14,9 @@ use sqlx::Row as _;
 
 use crate::error::StoreError;
 use crate::id::StoreKey;
+use crate::owner::SessionInfo;
 use crate::store::sql::{self, InvalidTableName, Row, TableName, SWEEP_BATCH};
 use crate::store::sweeper::{self, Sweeper};
-use crate::owner::SessionInfo;
 use crate::store::{
     AtomicMove, BoxFuture, Capabilities, Record, Revoke, SessionStore, Sweep, Update, UserIndex,
 };
@@ -267,7 +267,10 @@ impl SqliteStore {
             .await
             .map_err(|e| failure("reading the session table's columns failed", e))?;
         if has == 0 {
-            let alter = format!("ALTER TABLE {} ADD COLUMN seen_at INTEGER", inner.table.quoted());
+            let alter = format!(
+                "ALTER TABLE {} ADD COLUMN seen_at INTEGER",
+                inner.table.quoted()
+            );
             sqlx::raw_sql(&alter)
                 .execute(&inner.writer)
                 .await
@@ -573,12 +576,13 @@ impl UserIndex for SqliteStore {
     fn list<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<SessionInfo>, StoreError>> {
         Box::pin(async move {
             let inner = &self.inner;
-            let rows: Vec<(String, i64, i64, i64, Option<String>)> = sqlx::query_as(&inner.sql.list)
-                .bind(user)
-                .bind(sql::now_sql_ms())
-                .fetch_all(&inner.reader)
-                .await
-                .map_err(|e| failure("listing a user's sessions failed", e))?;
+            let rows: Vec<(String, i64, i64, i64, Option<String>)> =
+                sqlx::query_as(&inner.sql.list)
+                    .bind(user)
+                    .bind(sql::now_sql_ms())
+                    .fetch_all(&inner.reader)
+                    .await
+                    .map_err(|e| failure("listing a user's sessions failed", e))?;
             rows.into_iter()
                 .map(|(h, c, s, e, l)| sql::listed(h, c, s, e, l))
                 .collect()

@@ -186,16 +186,19 @@ impl RedisStore {
         let (index, hex) = (index.as_str(), hex.as_str());
         let at = expires_at.saturating_add(GRACE_MS);
         let now = now_ms();
-        self.retry("Redis session index write failed", move |mut conn| async move {
-            TOUCH
-                .key(index)
-                .arg(at)
-                .arg(handle)
-                .arg(hex)
-                .arg(now)
-                .invoke_async::<i64>(&mut conn)
-                .await
-        })
+        self.retry(
+            "Redis session index write failed",
+            move |mut conn| async move {
+                TOUCH
+                    .key(index)
+                    .arg(at)
+                    .arg(handle)
+                    .arg(hex)
+                    .arg(now)
+                    .invoke_async::<i64>(&mut conn)
+                    .await
+            },
+        )
         .await?;
         Ok(())
     }
@@ -203,12 +206,15 @@ impl RedisStore {
     /// The entries of `user`'s index: one `HGETALL`.
     async fn index_entries(&self, index: &str) -> Result<Vec<Entry>, StoreError> {
         let fields: HashMap<String, String> = self
-            .retry("Redis session index read failed", move |mut conn| async move {
-                redis::cmd("HGETALL")
-                    .arg(index)
-                    .query_async(&mut conn)
-                    .await
-            })
+            .retry(
+                "Redis session index read failed",
+                move |mut conn| async move {
+                    redis::cmd("HGETALL")
+                        .arg(index)
+                        .query_async(&mut conn)
+                        .await
+                },
+            )
             .await?;
         Ok(fields
             .into_iter()
@@ -269,14 +275,17 @@ impl RedisStore {
         args: [&str; 2],
     ) -> Result<bool, StoreError> {
         let done: i64 = self
-            .retry("Redis session index write failed", move |mut conn| async move {
-                script
-                    .key(index)
-                    .arg(args[0])
-                    .arg(args[1])
-                    .invoke_async(&mut conn)
-                    .await
-            })
+            .retry(
+                "Redis session index write failed",
+                move |mut conn| async move {
+                    script
+                        .key(index)
+                        .arg(args[0])
+                        .arg(args[1])
+                        .invoke_async(&mut conn)
+                        .await
+                },
+            )
             .await?;
         Ok(done == 1)
     }
@@ -347,13 +356,16 @@ impl RedisStore {
             }
             let field = handle.as_str();
             let current: Option<String> = self
-                .retry("Redis session index read failed", move |mut conn| async move {
-                    redis::cmd("HGET")
-                        .arg(index)
-                        .arg(field)
-                        .query_async(&mut conn)
-                        .await
-                })
+                .retry(
+                    "Redis session index read failed",
+                    move |mut conn| async move {
+                        redis::cmd("HGET")
+                            .arg(index)
+                            .arg(field)
+                            .query_async(&mut conn)
+                            .await
+                    },
+                )
                 .await?;
             match current {
                 Some(current) => value = current,
