@@ -62,9 +62,14 @@ const STAGING: &str = ":new";
 /// pipeline of `HSET` (expiry and changed values), `HDEL` (removed keys),
 /// `PEXPIREAT` and `HEXISTS m:c`; `delete` one pipeline of `HDEL m:c` and
 /// `UNLINK`; the move of `cycle_id` ([`AtomicMove`], single node only) one
-/// pipeline of `RENAMENX old new`, the update's commands on the new name,
-/// and `HEXISTS m:c` there. No Lua: a script costs Redis several times the
-/// CPU of these plain commands. A call that finds its connection lost is
+/// script that checks the session and `RENAMENX`es it, then writes the
+/// update's fields on the new name. Only moves use a script (it costs Redis
+/// several times the CPU of plain commands, and moves are rare: logins and
+/// renewals). A signed-in session (the [`UserIndex`](crate::store::UserIndex),
+/// see [`Session::set_user`](crate::Session::set_user)) costs one more
+/// command on a write, a login and a logout, for its user's index; fields
+/// `m:s` (last written), `m:o`, `m:h` and `m:l` (user, handle, label) hold
+/// what a listing shows. A call that finds its connection lost is
 /// sent once more (see below). A write that waits for a replica ends its
 /// pipeline with `WAIT 1 <ms>` (see [Failover](#failover)): still one
 /// round trip.
