@@ -88,28 +88,39 @@ async fn login(req: Request<Incoming>, session: &mut Session) -> Reply {
     }
     // The device, as a listing of the user's sessions shows it.
     if let Some(agent) = req.headers().get(hyper::header::USER_AGENT) {
-        let agent = String::from_utf8_lossy(agent.as_bytes());
-        let mut end = agent.len().min(hyper_session::MAX_LABEL_BYTES);
-        while !agent.is_char_boundary(end) {
-            end -= 1;
-        }
-        let _ = session.set_label(&agent[..end]);
+        let _ = session.set_label(&label_of(agent));
     }
     Ok(user_json(Some(user)))
 }
 
-// The handlers below ask `Sessions::global()` for the manager `main`
-// installed; it fails only if none was and the OS random generator fails
-// while making one.
+/// A session label from a `User-Agent`: its text, cut to the longest
+/// label accepted.
+pub fn label_of(agent: &hyper::header::HeaderValue) -> String {
+    let agent = String::from_utf8_lossy(agent.as_bytes());
+    let mut end = agent.len().min(hyper_session::MAX_LABEL_BYTES);
+    while !agent.is_char_boundary(end) {
+        end -= 1;
+    }
+    agent[..end].to_owned()
+}
+
+/// The signed-in user, the session's handle and the manager (the one
+/// `main` installed: `global` fails only if none was and the OS random
+/// generator fails while making one); or the answer: 401, or 503.
+fn signed_in(session: &Session) -> Result<(&str, &Handle, &'static Sessions), Reply> {
+    let (Some(user), Some(handle)) = (session.user(), session.handle()) else {
+        return Err(status(StatusCode::UNAUTHORIZED));
+    };
+    let manager = Sessions::global().map_err(|_| status(StatusCode::SERVICE_UNAVAILABLE))?;
+    Ok((user, handle, manager))
+}
 
 /// The signed-in user's live sessions, the requester's marked `current`.
 #[with_session(config = APP)]
 async fn sessions(_req: Request<Incoming>, session: &mut Session) -> Reply {
-    let (Some(user), Some(mine)) = (session.user(), session.handle()) else {
-        return status(StatusCode::UNAUTHORIZED);
-    };
-    let Ok(manager) = Sessions::global() else {
-        return status(StatusCode::SERVICE_UNAVAILABLE);
+    let (user, mine, manager) = match signed_in(session) {
+        Ok(who) => who,
+        Err(response) => return response,
     };
     let listed = match manager.user_sessions(user).await {
         Ok(listed) => listed,
@@ -137,20 +148,18 @@ async fn sessions(_req: Request<Incoming>, session: &mut Session) -> Reply {
 /// the user id too: another user's handle finds nothing (404).
 #[with_session(config = APP)]
 async fn revoke(req: Request<Incoming>, session: &mut Session) -> Reply {
-    let Some(user) = session.user().map(str::to_owned) else {
-        return status(StatusCode::UNAUTHORIZED);
+    let (user, mine, manager) = match signed_in(session) {
+        Ok((user, mine, manager)) => (user.to_owned(), mine.clone(), manager),
+        Err(response) => return response,
     };
     let Some(handle) = query_param(&req, "handle").and_then(Handle::parse) else {
         return status(StatusCode::NOT_FOUND);
     };
-    if session.handle() == Some(&handle) {
+    if handle == mine {
         // This very session: a logout, which also removes the cookie.
         session.destroy();
         return status(StatusCode::NO_CONTENT);
     }
-    let Ok(manager) = Sessions::global() else {
-        return status(StatusCode::SERVICE_UNAVAILABLE);
-    };
     match manager.revoke(&user, &handle).await {
         Ok(true) => status(StatusCode::NO_CONTENT),
         Ok(false) => status(StatusCode::NOT_FOUND),
@@ -161,11 +170,9 @@ async fn revoke(req: Request<Incoming>, session: &mut Session) -> Reply {
 /// "Log out other devices": ends every session of the user but this one.
 #[with_session(config = APP)]
 async fn logout_others(_req: Request<Incoming>, session: &mut Session) -> Reply {
-    let (Some(user), Some(mine)) = (session.user(), session.handle()) else {
-        return status(StatusCode::UNAUTHORIZED);
-    };
-    let Ok(manager) = Sessions::global() else {
-        return status(StatusCode::SERVICE_UNAVAILABLE);
+    let (user, mine, manager) = match signed_in(session) {
+        Ok(who) => who,
+        Err(response) => return response,
     };
     match manager.revoke_others(user, mine).await {
         Ok(n) => Ok(json(serde_json::json!({ "revoked": n }).to_string())),

@@ -13,14 +13,7 @@ mod app;
 use common::devices::{call, device, login, three_devices_of_one_user};
 use common::spawn;
 
-/// In a child process (see `common::app_process`): the example app's
-/// `main`, serving until it is killed. Elsewhere: nothing.
-#[test]
-fn app_main_in_a_child_process() {
-    if common::app_process::is_child() {
-        let _ = app::main();
-    }
-}
+app_main_in_a_child_process!();
 
 #[tokio::test]
 async fn three_devices_on_one_server() {

@@ -22,14 +22,7 @@ use hyper_session::sqlx::{self, Connection as _};
 use hyper_session::SqliteStore;
 use serde_json::{json, Value};
 
-/// In a child process (see `common::app_process`): the example app's
-/// `main`, serving until it is killed. Elsewhere: nothing.
-#[test]
-fn app_main_in_a_child_process() {
-    if common::app_process::is_child() {
-        let _ = app::main();
-    }
-}
+app_main_in_a_child_process!();
 
 /// A directory only one test uses, removed on drop.
 struct TempDir(PathBuf);

@@ -581,16 +581,21 @@ fn signed_cookie(sessions: &Sessions, id: &SessionId) -> HeaderMap {
     headers
 }
 
+/// Which path of `cycle_id` a check ran on, for its messages.
+fn how(with_move: bool) -> &'static str {
+    if with_move {
+        "with the store's atomic move"
+    } else {
+        "with create/delete"
+    }
+}
+
 /// The three-way race of a logout: a destroy, then an update of the same
 /// session that arrives after it, then a `cycle_id` (or an automatic
 /// renewal) of it. The logout must stay final: no key the store was ever
 /// asked to write holds a live session afterwards.
 async fn logout_is_final<S: SessionStore>(store: Arc<S>, with_move: bool) {
-    let how = if with_move {
-        "with the store's atomic move"
-    } else {
-        "with create/delete"
-    };
+    let how = how(with_move);
     let probe = Arc::new(Probe::new(store, with_move));
     let sessions = manager(probe.clone());
     let renewing = CONFIG.with_renew_after(60);

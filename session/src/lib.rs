@@ -89,7 +89,9 @@ mod config;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod cookie;
+pub mod csrf;
 mod error;
+mod flash;
 mod expiry;
 mod id;
 mod manager;
@@ -120,6 +122,7 @@ pub struct ReadmeDoctests;
 pub use hyper_session_macros::with_session;
 
 pub use config::{InvalidConfig, SameSite, SessionConfig, SkipHeader};
+pub use csrf::{csrf_header, CsrfError, CsrfToken, CSRF_FIELD, CSRF_HEADER};
 pub use error::{BuildError, RequestError, SessionError, StoreError, StoreUrlError};
 pub use id::{Fingerprint, StoreKey};
 pub use manager::{Sessions, SessionsBuilder};

@@ -337,6 +337,9 @@ impl Session {
     pub fn cycle_id(&mut self) {
         if self.action != Action::Destroy {
             self.action = Action::Cycle;
+            // A CSRF token bound to the session before login is not kept
+            // past it (see `Sessions::csrf_token`).
+            self.remove(crate::csrf::SESSION_KEY);
         }
     }
 

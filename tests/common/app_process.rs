@@ -65,3 +65,18 @@ impl Drop for AppProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Declares the test `app_main_in_a_child_process` that [`AppProcess`]
+/// runs: the example app's `main` in a child process, nothing elsewhere.
+/// The binary must have `mod app` (examples/app.rs) and `mod common`.
+#[macro_export]
+macro_rules! app_main_in_a_child_process {
+    () => {
+        #[test]
+        fn app_main_in_a_child_process() {
+            if common::app_process::is_child() {
+                let _ = app::main();
+            }
+        }
+    };
+}

@@ -19,11 +19,7 @@ use crate::{Handle, Session, Sessions};
 
 /// Every index case, on `store` seen through a [`Probe`].
 pub(super) async fn run<S: SessionStore>(store: Arc<S>, with_move: bool) {
-    let how = if with_move {
-        "with the store's atomic move"
-    } else {
-        "with create/delete"
-    };
+    let how = super::how(with_move);
     let probe = Arc::new(Probe::new(store, with_move));
     let sessions = manager(probe.clone());
     listing_follows_the_session(&sessions, &probe, how).await;
@@ -307,13 +303,12 @@ async fn revocation_races_commits<S: SessionStore>(
             assert!(load(sessions, &cookie_header(&cookie)).await.is_new());
         }
     }
-    for key in probe.written() {
-        let live = probe.inner.load(&key).await.expect("load");
-        assert!(
-            !live.and_then(|r| r.owner).is_some_and(|o| o.user == user),
-            "a session revoked while it moved to a new id is alive ({how})"
-        );
-    }
+    assert_none_signed_in(
+        probe,
+        &user,
+        &format!("a session revoked while it moved to a new id is alive ({how})"),
+    )
+    .await;
     assert!(sessions
         .user_sessions(&user)
         .await
@@ -343,18 +338,29 @@ async fn a_renewal_racing_the_sign_in<S: SessionStore>(
     let renewed = sessions.commit(&renewing, stale).await.expect("commit");
 
     sessions.revoke_all(&user).await.expect("revoke");
-    for key in probe.written() {
-        let live = probe.inner.load(&key).await.expect("load");
-        assert!(
-            !live.and_then(|r| r.owner).is_some_and(|o| o.user == user),
-            "a session renewed by a request that did not see its sign-in escaped revoke_all ({how})"
-        );
-    }
+    assert_none_signed_in(
+        probe,
+        &user,
+        &format!("a session renewed by a request that did not see its sign-in escaped revoke_all ({how})"),
+    )
+    .await;
     if let Some(cookie) = renewed {
         let s = load(sessions, &cookie_header(&cookie)).await;
         assert!(
             s.get::<String>("user").expect("type").is_none(),
             "after revoke_all no live session holds the signed-in data ({how})"
+        );
+    }
+}
+
+/// Panics with `what` if any key the store was asked to write holds a
+/// live session signed in as `user`.
+async fn assert_none_signed_in<S: SessionStore>(probe: &Probe<S>, user: &str, what: &str) {
+    for key in probe.written() {
+        let live = probe.inner.load(&key).await.expect("load");
+        assert!(
+            !live.and_then(|r| r.owner).is_some_and(|o| o.user == user),
+            "{what}"
         );
     }
 }

@@ -421,6 +421,9 @@ impl Shards {
             self.release(n, bytes);
             swept += n;
         }
+        // Locking the user index applies the entries of the sessions just
+        // swept (and evicted since): the sweeper prunes it too.
+        drop(self.users.lock());
         swept
     }
 }
@@ -990,6 +993,30 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_memory_store_passes_the_conformance_suite() {
         crate::conformance::run(Arc::new(MemoryStore::new())).await;
+    }
+
+    #[tokio::test]
+    async fn the_user_index_forgets_swept_and_evicted_sessions() {
+        let store = MemoryStore::with_capacity(2);
+        let owned = |user: &str, expires_at: u64| {
+            let owner = Owner::new(user, crate::Handle::generate().expect("random"), None);
+            record(expires_at).with_owner(Some(owner))
+        };
+        let soon = owned("ada", now_ms() + 20);
+        assert!(store.create(&random_key(1), &soon).await.expect("create"));
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        assert_eq!(store.purge_expired(), 1);
+        assert!(
+            store.shared.users.lock().get("ada").is_none(),
+            "a swept session leaves the index"
+        );
+        for n in 2..5 {
+            let later = owned("bob", far());
+            assert!(store.create(&random_key(n), &later).await.expect("create"));
+        }
+        let indexed = store.shared.users.lock().get("bob").map_or(0, Vec::len);
+        assert_eq!(indexed, 2, "an evicted session leaves the index");
+        assert_eq!(store.shared.list("bob").len(), 2);
     }
 
     fn key(n: u8) -> StoreKey {

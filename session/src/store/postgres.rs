@@ -591,7 +591,7 @@ impl UserIndex for PgStore {
         Box::pin(async move {
             let inner = &self.inner;
             let now = sql::now_sql_ms();
-            let rows: Vec<(String, i64, i64, i64, Option<String>)> = self
+            let rows: Vec<sql::ListedRow> = self
                 .run(|| {
                     sqlx::query_as(&inner.sql.list)
                         .bind(user)
@@ -600,9 +600,7 @@ impl UserIndex for PgStore {
                 })
                 .await
                 .map_err(|e| failure("listing a user's sessions failed", e))?;
-            rows.into_iter()
-                .map(|(h, c, s, e, l)| sql::listed(h, c, s, e, l))
-                .collect()
+            sql::listing(rows)
         })
     }
 

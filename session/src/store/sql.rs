@@ -174,9 +174,19 @@ pub(crate) fn revoke_params<'a>(which: &Revoke<'a>) -> (Option<&'a str>, Option<
     }
 }
 
-/// A listing row (`handle, created_at, seen_at, expires_at, label`) as a
-/// [`SessionInfo`]; a handle that is not ours is corrupt.
-pub(crate) fn listed(
+/// A row of the listing statement: `handle, created_at, seen_at,
+/// expires_at, label`.
+pub(crate) type ListedRow = (String, i64, i64, i64, Option<String>);
+
+/// The listing statement's rows as [`SessionInfo`]s; a handle that is not
+/// ours is corrupt.
+pub(crate) fn listing(rows: Vec<ListedRow>) -> Result<Vec<SessionInfo>, StoreError> {
+    rows.into_iter()
+        .map(|(h, c, s, e, l)| listed(h, c, s, e, l))
+        .collect()
+}
+
+fn listed(
     handle: String,
     created_at: i64,
     seen_at: i64,

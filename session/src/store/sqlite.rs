@@ -576,16 +576,13 @@ impl UserIndex for SqliteStore {
     fn list<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<SessionInfo>, StoreError>> {
         Box::pin(async move {
             let inner = &self.inner;
-            let rows: Vec<(String, i64, i64, i64, Option<String>)> =
-                sqlx::query_as(&inner.sql.list)
-                    .bind(user)
-                    .bind(sql::now_sql_ms())
-                    .fetch_all(&inner.reader)
-                    .await
-                    .map_err(|e| failure("listing a user's sessions failed", e))?;
-            rows.into_iter()
-                .map(|(h, c, s, e, l)| sql::listed(h, c, s, e, l))
-                .collect()
+            let rows: Vec<sql::ListedRow> = sqlx::query_as(&inner.sql.list)
+                .bind(user)
+                .bind(sql::now_sql_ms())
+                .fetch_all(&inner.reader)
+                .await
+                .map_err(|e| failure("listing a user's sessions failed", e))?;
+            sql::listing(rows)
         })
     }
 
