@@ -106,12 +106,12 @@ pub fn label_of(agent: &hyper::header::HeaderValue) -> String {
 
 /// The signed-in user, the session's handle and the manager (the one
 /// `main` installed: `global` fails only if none was and the OS random
-/// generator fails while making one); or the answer: 401, or 503.
-fn signed_in(session: &Session) -> Result<(&str, &Handle, &'static Sessions), Reply> {
+/// generator fails while making one); or the status to answer: 401, or 503.
+fn signed_in(session: &Session) -> Result<(&str, &Handle, &'static Sessions), StatusCode> {
     let (Some(user), Some(handle)) = (session.user(), session.handle()) else {
-        return Err(status(StatusCode::UNAUTHORIZED));
+        return Err(StatusCode::UNAUTHORIZED);
     };
-    let manager = Sessions::global().map_err(|_| status(StatusCode::SERVICE_UNAVAILABLE))?;
+    let manager = Sessions::global().map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
     Ok((user, handle, manager))
 }
 
@@ -120,7 +120,7 @@ fn signed_in(session: &Session) -> Result<(&str, &Handle, &'static Sessions), Re
 async fn sessions(_req: Request<Incoming>, session: &mut Session) -> Reply {
     let (user, mine, manager) = match signed_in(session) {
         Ok(who) => who,
-        Err(response) => return response,
+        Err(code) => return status(code),
     };
     let listed = match manager.user_sessions(user).await {
         Ok(listed) => listed,
@@ -150,7 +150,7 @@ async fn sessions(_req: Request<Incoming>, session: &mut Session) -> Reply {
 async fn revoke(req: Request<Incoming>, session: &mut Session) -> Reply {
     let (user, mine, manager) = match signed_in(session) {
         Ok((user, mine, manager)) => (user.to_owned(), mine.clone(), manager),
-        Err(response) => return response,
+        Err(code) => return status(code),
     };
     let Some(handle) = query_param(&req, "handle").and_then(Handle::parse) else {
         return status(StatusCode::NOT_FOUND);
@@ -172,7 +172,7 @@ async fn revoke(req: Request<Incoming>, session: &mut Session) -> Reply {
 async fn logout_others(_req: Request<Incoming>, session: &mut Session) -> Reply {
     let (user, mine, manager) = match signed_in(session) {
         Ok(who) => who,
-        Err(response) => return response,
+        Err(code) => return status(code),
     };
     match manager.revoke_others(user, mine).await {
         Ok(n) => Ok(json(serde_json::json!({ "revoked": n }).to_string())),

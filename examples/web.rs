@@ -19,7 +19,8 @@
 //! a signed double-submit cookie, so the sign-in page creates no session.
 //! HTML is escaped by maud. Pages that show session data send
 //! `Cache-Control: no-store`, so the back button after a logout does not
-//! show them from cache.
+//! show them from cache (and the account page asks again when Chrome
+//! restores it from its back/forward cache: see `account`).
 //!
 //! Env: `ADDR` (default `127.0.0.1:3000`), `SESSION_SECRET` and
 //! `SESSION_STORE`, as in `examples/app.rs`.
@@ -47,11 +48,20 @@ use tokio::net::TcpListener;
 
 type Reply = Result<Response<Full<Bytes>>, Infallible>;
 
-/// Plain HTTP on localhost, so not `Secure`.
+/// Plain HTTP on localhost, so not `Secure` (behind HTTPS, keep the default).
 const WEB: SessionConfig = SessionConfig::DEFAULT
     .with_cookie_name("sid")
     .with_secure(false)
     .with_idle_timeout(30 * 60);
+
+const STYLE: &str =
+    "body{font-family:system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem}\
+.flash{background:#e6f4ea;border-left:4px solid #1e8e3e;padding:.5rem 1rem}\
+li.device{margin:.6rem 0}li.device form,#others,#logout{display:inline-block;margin-left:.5rem}";
+
+/// Reloads a page restored from the back/forward cache.
+const RELOAD_IF_RESTORED: &str =
+    "addEventListener('pageshow', function (e) { if (e.persisted) location.reload(); });";
 
 /// Longest form body read.
 const MAX_FORM_BYTES: usize = 16 * 1024;
@@ -89,14 +99,17 @@ async fn home(req: Request<Incoming>, session: &mut Session) -> Reply {
 async fn login(req: Request<Incoming>, session: &mut Session) -> Reply {
     let (parts, form) = match read_form(req).await {
         Ok(read) => read,
-        Err(response) => return Ok(response),
+        Err(response) => return Ok(*response),
     };
     if let Err(refused) = check_csrf(session, &parts.headers, &form) {
-        return Ok(refused);
+        return Ok(*refused);
     }
     let user = field(&form, "user").unwrap_or_default();
     if !(1..=64).contains(&user.chars().count()) {
-        return Ok(plain(StatusCode::BAD_REQUEST, "a user name has 1 to 64 characters"));
+        return Ok(plain(
+            StatusCode::BAD_REQUEST,
+            "a user name has 1 to 64 characters",
+        ));
     }
     // A new id at login; the CSRF token bound to the old one goes with it.
     session.cycle_id();
@@ -125,7 +138,10 @@ async fn account(req: Request<Incoming>, session: &mut Session) -> Reply {
         Ok(devices) => devices,
         Err(e) => {
             tracing::warn!(error = %e, "listing sessions failed");
-            return Ok(plain(StatusCode::SERVICE_UNAVAILABLE, "session store unavailable"));
+            return Ok(plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "session store unavailable",
+            ));
         }
     };
     let mine = session.handle().cloned();
@@ -161,6 +177,14 @@ async fn account(req: Request<Incoming>, session: &mut Session) -> Reply {
                 (csrf)
                 button type="submit" { "Sign out" }
             }
+            // `no-store` keeps the page out of the HTTP cache, but Chrome
+            // may still keep it in its back/forward cache and bring it back
+            // after a logout (it evicts such pages only on cookie changes
+            // made while they are cached, and the logout's change comes
+            // with the very navigation that cached it). Asking the server
+            // again on such a restore shows the signed-out page. The site
+            // works without JavaScript; this only keeps stale pages away.
+            script { (maud::PreEscaped(RELOAD_IF_RESTORED)) }
         },
     );
     Ok(html_page(body))
@@ -170,10 +194,10 @@ async fn account(req: Request<Incoming>, session: &mut Session) -> Reply {
 async fn revoke(req: Request<Incoming>, session: &mut Session) -> Reply {
     let (parts, form) = match read_form(req).await {
         Ok(read) => read,
-        Err(response) => return Ok(response),
+        Err(response) => return Ok(*response),
     };
     if let Err(refused) = check_csrf(session, &parts.headers, &form) {
-        return Ok(refused);
+        return Ok(*refused);
     }
     let (Some(user), Some(sessions)) = (session.user().map(str::to_owned), manager()) else {
         return Ok(see_other("/"));
@@ -186,7 +210,10 @@ async fn revoke(req: Request<Incoming>, session: &mut Session) -> Reply {
                 Ok(false) => "That device was already signed out",
                 Err(e) => {
                     tracing::warn!(error = %e, "revoking a session failed");
-                    return Ok(plain(StatusCode::SERVICE_UNAVAILABLE, "session store unavailable"));
+                    return Ok(plain(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "session store unavailable",
+                    ));
                 }
             }
         }
@@ -200,14 +227,16 @@ async fn revoke(req: Request<Incoming>, session: &mut Session) -> Reply {
 async fn logout_others(req: Request<Incoming>, session: &mut Session) -> Reply {
     let (parts, form) = match read_form(req).await {
         Ok(read) => read,
-        Err(response) => return Ok(response),
+        Err(response) => return Ok(*response),
     };
     if let Err(refused) = check_csrf(session, &parts.headers, &form) {
-        return Ok(refused);
+        return Ok(*refused);
     }
-    let (Some(user), Some(mine), Some(sessions)) =
-        (session.user().map(str::to_owned), session.handle().cloned(), manager())
-    else {
+    let (Some(user), Some(mine), Some(sessions)) = (
+        session.user().map(str::to_owned),
+        session.handle().cloned(),
+        manager(),
+    ) else {
         return Ok(see_other("/"));
     };
     match sessions.revoke_others(&user, &mine).await {
@@ -217,7 +246,10 @@ async fn logout_others(req: Request<Incoming>, session: &mut Session) -> Reply {
         }
         Err(e) => {
             tracing::warn!(error = %e, "revoking sessions failed");
-            Ok(plain(StatusCode::SERVICE_UNAVAILABLE, "session store unavailable"))
+            Ok(plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "session store unavailable",
+            ))
         }
     }
 }
@@ -226,53 +258,65 @@ async fn logout_others(req: Request<Incoming>, session: &mut Session) -> Reply {
 async fn logout(req: Request<Incoming>, session: &mut Session) -> Reply {
     let (parts, form) = match read_form(req).await {
         Ok(read) => read,
-        Err(response) => return Ok(response),
+        Err(response) => return Ok(*response),
     };
     if let Err(refused) = check_csrf(session, &parts.headers, &form) {
-        return Ok(refused);
+        return Ok(*refused);
     }
     session.destroy();
     Ok(see_other("/"))
 }
+
+/// A response that ends a request early (boxed: responses are large).
+type Refusal = Box<Response<Full<Bytes>>>;
 
 /// 403 unless the form's token is this visitor's.
 fn check_csrf(
     session: &Session,
     headers: &hyper::HeaderMap,
     form: &[(String, String)],
-) -> Result<(), Response<Full<Bytes>>> {
+) -> Result<(), Refusal> {
     let Some(sessions) = manager() else {
-        return Err(plain(StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
+        return Err(Box::new(plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+        )));
     };
     let presented = field(form, hyper_session::CSRF_FIELD);
     sessions
         .verify_csrf(&WEB, session, headers, presented)
-        .map_err(|e| plain(StatusCode::FORBIDDEN, &format!("Forbidden: {e}")))
+        .map_err(|e| Box::new(plain(StatusCode::FORBIDDEN, &format!("Forbidden: {e}"))))
 }
 
 /// The request's head and its form fields (`application/x-www-form-urlencoded`).
 async fn read_form(
     req: Request<Incoming>,
-) -> Result<(hyper::http::request::Parts, Vec<(String, String)>), Response<Full<Bytes>>> {
+) -> Result<(hyper::http::request::Parts, Vec<(String, String)>), Refusal> {
     let (parts, body) = req.into_parts();
     let bytes = Limited::new(body, MAX_FORM_BYTES)
         .collect()
         .await
-        .map_err(|_| plain(StatusCode::PAYLOAD_TOO_LARGE, "form too large"))?
+        .map_err(|_| Box::new(plain(StatusCode::PAYLOAD_TOO_LARGE, "form too large")))?
         .to_bytes();
     let form = form_urlencoded::parse(&bytes).into_owned().collect();
     Ok((parts, form))
 }
 
 fn field<'f>(form: &'f [(String, String)], name: &str) -> Option<&'f str> {
-    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn page(title: &str, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head { meta charset="utf-8"; title { (title) " · hyper-session" } }
+            head {
+                meta charset="utf-8";
+                title { (title) " · hyper-session" }
+                style { (maud::PreEscaped(STYLE)) }
+            }
             body { h1 { (title) } (content) }
         }
     }
@@ -290,7 +334,10 @@ fn flash_list(flashes: &[String]) -> Markup {
 fn html_page(body: Markup) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::from(body.into_string()));
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -315,7 +362,10 @@ fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::from(format!("{text}\n")));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }

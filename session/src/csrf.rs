@@ -61,7 +61,9 @@ pub enum CsrfError {
     #[error("the request carries no CSRF token; forms must include the `csrf_token` field (scripts the `X-CSRF-Token` header)")]
     Missing,
     /// The token is not this visitor's.
-    #[error("the request's CSRF token does not match this visitor's; reload the page and try again")]
+    #[error(
+        "the request's CSRF token does not match this visitor's; reload the page and try again"
+    )]
     Mismatch,
 }
 
@@ -183,7 +185,9 @@ impl Sessions {
         headers: &HeaderMap,
         presented: Option<&str>,
     ) -> Result<(), CsrfError> {
-        let presented = presented.filter(|p| !p.is_empty()).ok_or(CsrfError::Missing)?;
+        let presented = presented
+            .filter(|p| !p.is_empty())
+            .ok_or(CsrfError::Missing)?;
         if !session.is_new() {
             if let Ok(Some(token)) = session.get::<String>(SESSION_KEY) {
                 return constant_time_eq(token.as_bytes(), presented.as_bytes())
@@ -194,9 +198,9 @@ impl Sessions {
         let config = cookie_config(config);
         let cookie = cookie::read(headers, &config, self.keys(), Self::DEFAULT_MAX_COOKIE_LEN);
         // Each genuine value is checked, in constant time, whatever matched.
-        let matched = cookie
-            .valid()
-            .fold(false, |any, (id, _)| any | constant_time_eq(text(id).as_bytes(), presented.as_bytes()));
+        let matched = cookie.valid().fold(false, |any, (id, _)| {
+            any | constant_time_eq(text(id).as_bytes(), presented.as_bytes())
+        });
         matched.then_some(()).ok_or(CsrfError::Mismatch)
     }
 }
@@ -225,14 +229,21 @@ mod tests {
         let sessions = sessions();
         let none = HeaderMap::new();
         let mut session = sessions.load(&CONFIG, &none).await.expect("load");
-        let token = sessions.csrf_token(&CONFIG, &mut session, &none).expect("token");
+        let token = sessions
+            .csrf_token(&CONFIG, &mut session, &none)
+            .expect("token");
         let set = token.set_cookie().expect("a cookie").clone();
         assert!(set.to_str().expect("ascii").starts_with("csrf="));
         assert!(session.is_empty(), "no session is created for the token");
         let cookie = cookie_header(&set);
-        assert_eq!(sessions.verify_csrf(&CONFIG, &session, &cookie, Some(token.as_str())), Ok(()));
+        assert_eq!(
+            sessions.verify_csrf(&CONFIG, &session, &cookie, Some(token.as_str())),
+            Ok(())
+        );
         // The same cookie gives the same token, and no new cookie.
-        let again = sessions.csrf_token(&CONFIG, &mut session, &cookie).expect("token");
+        let again = sessions
+            .csrf_token(&CONFIG, &mut session, &cookie)
+            .expect("token");
         assert_eq!(again.as_str(), token.as_str());
         assert!(again.set_cookie().is_none());
         for (headers, presented, error) in [
@@ -266,19 +277,38 @@ mod tests {
         let none = HeaderMap::new();
         let mut s = sessions.load(&CONFIG, &none).await.expect("load");
         s.insert("user", "ada").expect("insert");
-        let cookie = cookie_header(&sessions.commit(&CONFIG, s).await.expect("commit").expect("set"));
+        let cookie = cookie_header(
+            &sessions
+                .commit(&CONFIG, s)
+                .await
+                .expect("commit")
+                .expect("set"),
+        );
         let mut s = sessions.load(&CONFIG, &cookie).await.expect("load");
-        let token = sessions.csrf_token(&CONFIG, &mut s, &cookie).expect("token");
+        let token = sessions
+            .csrf_token(&CONFIG, &mut s, &cookie)
+            .expect("token");
         assert!(token.set_cookie().is_none(), "bound to the session");
-        assert_eq!(sessions.verify_csrf(&CONFIG, &s, &cookie, Some(token.as_str())), Ok(()));
+        assert_eq!(
+            sessions.verify_csrf(&CONFIG, &s, &cookie, Some(token.as_str())),
+            Ok(())
+        );
         assert_eq!(
             sessions.verify_csrf(&CONFIG, &s, &cookie, Some("x")),
             Err(CsrfError::Mismatch)
         );
-        let again = sessions.csrf_token(&CONFIG, &mut s, &cookie).expect("token");
+        let again = sessions
+            .csrf_token(&CONFIG, &mut s, &cookie)
+            .expect("token");
         assert_eq!(again.as_str(), token.as_str(), "stable within the session");
         s.cycle_id();
-        let fresh = sessions.csrf_token(&CONFIG, &mut s, &cookie).expect("token");
-        assert_ne!(fresh.as_str(), token.as_str(), "login (cycle_id) replaces it");
+        let fresh = sessions
+            .csrf_token(&CONFIG, &mut s, &cookie)
+            .expect("token");
+        assert_ne!(
+            fresh.as_str(),
+            token.as_str(),
+            "login (cycle_id) replaces it"
+        );
     }
 }

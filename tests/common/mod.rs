@@ -5,6 +5,7 @@
 
 pub mod app_contract;
 pub mod app_process;
+pub mod chromium;
 pub mod counter_server;
 pub mod devices;
 #[cfg(feature = "tower")]
