@@ -301,6 +301,32 @@ mod tests {
             .csrf_token(&CONFIG, &mut s, &cookie)
             .expect("token");
         assert_eq!(again.as_str(), token.as_str(), "stable within the session");
+        // A script sends it in the header instead.
+        let mut with_header = cookie.clone();
+        with_header.insert(
+            CSRF_HEADER,
+            HeaderValue::from_str(token.as_str()).expect("ascii"),
+        );
+        let presented = csrf_header(&with_header);
+        assert_eq!(
+            sessions.verify_csrf(&CONFIG, &s, &with_header, presented),
+            Ok(())
+        );
+        // Automatic renewal (a new id) keeps it: open forms keep working.
+        let renewing = CONFIG.with_renew_after(1);
+        let set = sessions.commit(&CONFIG, s).await.expect("commit");
+        let cookie = set.map_or(cookie, |v| cookie_header(&v));
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let s = sessions.load(&renewing, &cookie).await.expect("load");
+        let renewed = sessions.commit(&renewing, s).await.expect("commit");
+        let cookie = cookie_header(&renewed.expect("a renewal sets a new cookie"));
+        let mut s = sessions.load(&CONFIG, &cookie).await.expect("load");
+        assert_eq!(
+            sessions.verify_csrf(&CONFIG, &s, &cookie, Some(token.as_str())),
+            Ok(()),
+            "renewal keeps the token"
+        );
+        // Login (cycle_id) replaces it.
         s.cycle_id();
         let fresh = sessions
             .csrf_token(&CONFIG, &mut s, &cookie)
