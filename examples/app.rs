@@ -281,13 +281,7 @@ pub async fn sessions_from_env() -> Result<Sessions, Box<dyn Error>> {
     Ok(builder.store_url(&store).await?.build()?)
 }
 
-/// Installs the manager the environment asks for and serves `route` on
-/// `ADDR` until the process ends.
-async fn run<F, Fut>(name: &str, route: F) -> Result<(), Box<dyn Error>>
-where
-    F: Fn(Request<Incoming>) -> Fut + Copy + Send + 'static,
-    Fut: std::future::Future<Output = Reply> + Send + 'static,
-{
+async fn run() -> Result<(), Box<dyn Error>> {
     sessions_from_env().await?.install()?;
     let addr: SocketAddr = match std::env::var("ADDR") {
         Ok(addr) => addr.parse().map_err(|e| format!("ADDR={addr}: {e}"))?,
@@ -296,7 +290,7 @@ where
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    tracing::info!("{name} listening on http://{addr}/");
+    tracing::info!("app listening on http://{addr}");
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(conn) => conn,
@@ -315,32 +309,22 @@ where
     }
 }
 
-/// The whole of an example's `main`: logs, then [`run`]; a start-up
-/// problem is printed as a sentence that says what to do, not `Debug`.
-pub async fn start<F, Fut>(name: &str, route: F) -> ExitCode
-where
-    F: Fn(Request<Incoming>) -> Fut + Copy + Send + 'static,
-    Fut: std::future::Future<Output = Reply> + Send + 'static,
-{
+// `pub`, and allowed to be unused: the end-to-end tests include this file
+// for `route`, and run `main` itself to restart the app on a SQLite file.
+#[allow(dead_code)]
+#[tokio::main]
+pub async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    match run(name, route).await {
+    match run().await {
         Ok(()) => ExitCode::SUCCESS,
+        // A sentence that says what is wrong and what to do, not `Debug`.
         Err(e) => {
-            eprintln!("{name}: {e}");
+            eprintln!("app: {e}");
             ExitCode::FAILURE
         }
     }
-}
-
-// `pub`, and allowed to be unused: the end-to-end tests include this file
-// for `route`, and run `main` itself to restart the app on a SQLite file;
-// examples/web.rs includes it for `start`.
-#[allow(dead_code)]
-#[tokio::main]
-pub async fn main() -> ExitCode {
-    start("app", route).await
 }

@@ -30,15 +30,21 @@
 mod app;
 
 use std::convert::Infallible;
+use std::error::Error;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE, USER_AGENT};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_session::{with_session, CsrfToken, Handle, Session, SessionConfig, Sessions};
+use hyper_util::rt::TokioIo;
 use maud::{html, Markup, DOCTYPE};
+use tokio::net::TcpListener;
 
 type Reply = Result<Response<Full<Bytes>>, Infallible>;
 
@@ -376,8 +382,43 @@ pub async fn route(req: Request<Incoming>) -> Reply {
     }
 }
 
+async fn run() -> Result<(), Box<dyn Error>> {
+    app::sessions_from_env().await?.install()?;
+    let addr: SocketAddr = match std::env::var("ADDR") {
+        Ok(addr) => addr.parse().map_err(|e| format!("ADDR={addr}: {e}"))?,
+        Err(_) => SocketAddr::from(([127, 0, 0, 1], 3000)),
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    tracing::info!("web example listening on http://{addr}/");
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        tokio::spawn(async move {
+            let conn =
+                http1::Builder::new().serve_connection(TokioIo::new(stream), service_fn(route));
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
 #[allow(dead_code)]
 #[tokio::main]
 pub async fn main() -> ExitCode {
-    app::start("web", route).await
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("web: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
