@@ -95,7 +95,7 @@ async fn login(req: Request<Incoming>, session: &mut Session) -> Reply {
 
 /// A session label from a `User-Agent`: its text, cut to the longest
 /// label accepted.
-pub fn label_of(agent: &hyper::header::HeaderValue) -> String {
+fn label_of(agent: &hyper::header::HeaderValue) -> String {
     let agent = String::from_utf8_lossy(agent.as_bytes());
     let mut end = agent.len().min(hyper_session::MAX_LABEL_BYTES);
     while !agent.is_char_boundary(end) {

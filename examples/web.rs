@@ -22,12 +22,9 @@
 //! show them from cache (and the account page asks again when Chrome
 //! restores it from its back/forward cache: see `account`).
 //!
-//! Env: `ADDR` (default `127.0.0.1:3000`), `SESSION_SECRET` and
-//! `SESSION_STORE`, as in `examples/app.rs`.
-
-#[allow(dead_code)]
-#[path = "app.rs"]
-mod app;
+//! Env: `ADDR` (default `127.0.0.1:3000`), `SESSION_SECRET`,
+//! `SESSION_STORE` (and `SESSION_REDIS_CA`, `SESSION_REDIS_WAIT_MS`,
+//! `SESSION_REDIS_DURABLE`), as in `examples/app.rs`.
 
 use std::convert::Infallible;
 use std::error::Error;
@@ -121,7 +118,14 @@ async fn login(req: Request<Incoming>, session: &mut Session) -> Reply {
         return Ok(plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot sign in"));
     }
     if let Some(agent) = parts.headers.get(USER_AGENT) {
-        let _ = session.set_label(&app::label_of(agent));
+        // The device, as the account page lists it: the `User-Agent`, cut
+        // to the longest label accepted.
+        let agent = String::from_utf8_lossy(agent.as_bytes());
+        let mut end = agent.len().min(hyper_session::MAX_LABEL_BYTES);
+        while !agent.is_char_boundary(end) {
+            end -= 1;
+        }
+        let _ = session.set_label(&agent[..end]);
     }
     Ok(see_other("/account"))
 }
@@ -382,8 +386,36 @@ pub async fn route(req: Request<Incoming>) -> Reply {
     }
 }
 
+/// The session manager the environment asks for.
+pub async fn sessions_from_env() -> Result<Sessions, Box<dyn Error>> {
+    let mut builder = Sessions::builder();
+    if let Ok(secret) = std::env::var("SESSION_SECRET") {
+        builder = builder.secret(secret);
+    }
+    if let Some(ca) = std::env::var_os("SESSION_REDIS_CA").filter(|ca| !ca.is_empty()) {
+        builder = builder.tls_ca_file(ca);
+    }
+    let store = std::env::var("SESSION_STORE").unwrap_or_default();
+    // A cluster has replicas: a logout waits for one (500 ms at most), so
+    // that a failover cannot bring the session back.
+    let wait_ms = match std::env::var("SESSION_REDIS_WAIT_MS") {
+        Ok(ms) => ms
+            .parse::<u64>()
+            .map_err(|e| format!("SESSION_REDIS_WAIT_MS={ms}: {e}"))?,
+        Err(_) if store.contains("+cluster://") => 500,
+        Err(_) => 0,
+    };
+    if wait_ms > 0 {
+        builder = builder.replica_wait(std::time::Duration::from_millis(wait_ms));
+    }
+    if std::env::var("SESSION_REDIS_DURABLE").is_ok_and(|v| v == "1") {
+        builder = builder.durable_commits(true);
+    }
+    Ok(builder.store_url(&store).await?.build()?)
+}
+
 async fn run() -> Result<(), Box<dyn Error>> {
-    app::sessions_from_env().await?.install()?;
+    sessions_from_env().await?.install()?;
     let addr: SocketAddr = match std::env::var("ADDR") {
         Ok(addr) => addr.parse().map_err(|e| format!("ADDR={addr}: {e}"))?,
         Err(_) => SocketAddr::from(([127, 0, 0, 1], 3000)),
