@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::process_app::{login_on_one_kills_the_old_id_on_the_other, serve_process};
+use common::process_app::{
+    counts_across, login_on_one_kills_the_old_id_on_the_other, serve_process,
+};
 
 use common::redis_env::{redis_url, unique_prefix};
 
@@ -33,18 +35,7 @@ async fn a_session_is_shared_by_two_processes_through_redis() {
     // Created on A, read and changed on B, then on A again. Both servers
     // are on 127.0.0.1, so the browser sends the cookie to both.
     let client = browser();
-    assert_eq!(
-        get_json(&client, &format!("{a}/count")).await["test_counter"],
-        1
-    );
-    assert_eq!(
-        get_json(&client, &format!("{b}/count")).await["test_counter"],
-        2
-    );
-    assert_eq!(
-        get_json(&client, &format!("{a}/count")).await["test_counter"],
-        3
-    );
+    counts_across(&client, &a, &b).await;
     assert_eq!(get_json(&client, &format!("{b}/")).await["test_counter"], 3);
 
     // A logout on B ends the session on A.

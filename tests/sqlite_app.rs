@@ -8,13 +8,13 @@ mod common;
 
 use common::app_process::AppProcess;
 use common::counter_server::serve_counter;
+use common::temp_dir::TempDir;
 
 // The example brings its own copy of `support`, as `common` does.
 #[allow(dead_code, clippy::duplicate_mod)]
 #[path = "../examples/app.rs"]
 mod app;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::{browser, plain};
@@ -24,30 +24,6 @@ use serde_json::{json, Value};
 
 app_main_in_a_child_process!();
 
-/// A directory only one test uses, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> Self {
-        let nanos = std::time::UNIX_EPOCH
-            .elapsed()
-            .expect("clock")
-            .subsec_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "hyper-session-app-{test}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).expect("a temp dir");
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 async fn body(response: reqwest::Response) -> Value {
     assert_eq!(response.status(), 200);
     response.json().await.expect("json")
@@ -56,7 +32,7 @@ async fn body(response: reqwest::Response) -> Value {
 #[tokio::test]
 async fn a_signed_in_user_is_still_signed_in_after_the_app_restarts() {
     let dir = TempDir::new("restart");
-    let db = dir.0.join("sessions.db");
+    let db = dir.db();
     let store = format!("sqlite://{}", db.display());
     let addr = format!("127.0.0.1:{}", common::redis_env::free_port());
     let base = format!("http://{addr}");
@@ -128,7 +104,7 @@ async fn a_signed_in_user_is_still_signed_in_after_the_app_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_locked_past_busy_timeout_gives_503_not_a_hang() {
     let dir = TempDir::new("locked");
-    let url = format!("sqlite://{}", dir.0.join("sessions.db").display());
+    let url = format!("sqlite://{}", dir.db().display());
     let store = SqliteStore::connect(&url).await.expect("open");
     store.migrate().await.expect("migrate");
     let base = serve_counter(store).await;

@@ -19,11 +19,10 @@ use hyper_session::{RequestError, SessionError, SessionLayer, SharedSession};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc::UnboundedReceiver;
 use tower::{service_fn, ServiceBuilder, ServiceExt as _};
 
 use common::browser;
-use common::layered::{self, Late, CONFIG};
+use common::layered::{self, Late, Server, CONFIG};
 use common::lifecycle::{manager, Switchable, SECRET};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -60,13 +59,6 @@ async fn route(late: Arc<Late>, req: Request<Incoming>) -> Result<Response<Full<
     Ok(Response::new(Full::from(body.to_string())))
 }
 
-struct Server {
-    base: String,
-    store: Arc<Switchable>,
-    late: Arc<Late>,
-    results: UnboundedReceiver<Result<(), SessionError>>,
-}
-
 async fn start() -> Server {
     let store = Arc::new(Switchable::default());
     let (late, results) = Late::new();
@@ -100,48 +92,7 @@ async fn start() -> Server {
     }
 }
 
-#[tokio::test]
-async fn counter_counts() {
-    layered::counter_counts(&start().await.base).await;
-}
-
-#[tokio::test]
-async fn cycle_id_moves_the_session() {
-    layered::cycle_id_moves_the_session(&start().await.base).await;
-}
-
-#[tokio::test]
-async fn destroy_ends_the_session() {
-    layered::destroy_ends_the_session(&start().await.base).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_writes_of_different_keys_all_survive() {
-    layered::concurrent_writes_of_different_keys_all_survive(&start().await.base).await;
-}
-
-#[tokio::test]
-async fn skip_header_skips() {
-    let server = start().await;
-    layered::skip_header_skips(&server.base, &server.store).await;
-}
-
-#[tokio::test]
-async fn failing_store_answers_503_and_recovers() {
-    let server = start().await;
-    layered::failing_store_answers_503_and_recovers(&server.base, &server.store).await;
-}
-
-#[tokio::test]
-async fn a_write_after_the_response_fails_loudly() {
-    let mut server = start().await;
-    layered::a_write_after_the_response_fails_loudly(
-        &server.base,
-        &server.late,
-        &mut server.results,
-    )
-    .await;
-}
+layered_scenarios!();
 
 #[tokio::test]
 async fn an_inner_error_commits_nothing() {

@@ -4,6 +4,10 @@
 //! in a scratch schema of its own, dropped at the end.
 #![cfg(all(feature = "postgres", feature = "conformance"))]
 
+#[allow(dead_code)]
+#[path = "shared/steps.rs"]
+mod steps;
+
 #[path = "../../tests/common/pg_env.rs"]
 mod pg_env;
 #[path = "../../tests/common/pg_proxy.rs"]
@@ -16,7 +20,10 @@ use std::time::Duration;
 use http::header::{HeaderMap, HeaderValue, COOKIE};
 use hyper_session::sqlx::{self, Executor as _, Row as _};
 use hyper_session::store::{Record, Revoke, SessionStore, Update};
-use hyper_session::{PgStore, SessionConfig, Sessions, StoreError, StoreKey};
+use hyper_session::{PgStore, SessionConfig, Sessions, StoreKey};
+
+#[path = "shared/sql_checks.rs"]
+mod sql_checks;
 use pg_env::Scratch;
 use pg_proxy::{Exchange, PgProxy};
 
@@ -205,33 +212,7 @@ async fn corrupt_rows_are_store_errors_that_name_the_session_and_leak_nothing() 
             .await
             .expect("insert a corrupt row");
     }
-    for k in [&bad_json, &negative] {
-        match store.load(k).await {
-            Err(StoreError::Corrupt(text)) => {
-                assert!(text.contains(&k.fingerprint().to_string()), "{text}");
-                assert!(
-                    !text.contains("not json") && !text.contains("ada"),
-                    "{text}"
-                );
-            }
-            other => panic!("a corrupt row must be StoreError::Corrupt, got {other:?}"),
-        }
-    }
-    // The merge parses `data` in PostgreSQL: that failure is corrupt data too.
-    match store
-        .update(&bad_json, &Update::new(t + 1).set("a", "1"))
-        .await
-    {
-        Err(StoreError::Corrupt(text)) => {
-            assert!(text.contains(&bad_json.fingerprint().to_string()), "{text}")
-        }
-        other => panic!("an update of a corrupt row must be Corrupt, got {other:?}"),
-    }
-    // Others' sessions are unaffected, and a request gets an error, not data.
-    assert_eq!(
-        store.load(&good).await.expect("load").map(|r| r.data),
-        Some(data)
-    );
+    sql_checks::corrupt_rows_are_errors(&store, [&good, &bad_json, &negative], data, t).await;
     let _ = sessions;
 }
 
@@ -349,15 +330,7 @@ async fn one_statement_and_one_round_trip_per_load_and_per_commit() {
         "an untouched session writes nothing"
     );
 
-    let mut s = sessions.load(&CONFIG, &cookie).await.expect("load");
-    s.cycle_id();
-    let cycled = cookie_header(
-        &sessions
-            .commit(&CONFIG, s)
-            .await
-            .expect("commit")
-            .expect("cookie"),
-    );
+    let cycled = steps::cycle(&sessions, &CONFIG, &cookie).await;
     settle().await;
     let mut expected = one("SELECT 1");
     expected.extend(one("UPDATE 1"));
@@ -367,9 +340,7 @@ async fn one_statement_and_one_round_trip_per_load_and_per_commit() {
         "cycle_id: one UPDATE moves the row"
     );
 
-    let mut s = sessions.load(&CONFIG, &cycled).await.expect("load");
-    s.destroy();
-    sessions.commit(&CONFIG, s).await.expect("commit");
+    steps::destroy(&sessions, &CONFIG, &cycled).await;
     settle().await;
     let mut expected = one("SELECT 1");
     expected.extend(one("DELETE 1"));

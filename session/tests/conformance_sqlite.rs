@@ -5,7 +5,6 @@
 #![cfg(all(feature = "sqlite", feature = "conformance"))]
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
@@ -13,32 +12,26 @@ use hyper_session::sqlx::{self, Row as _};
 use hyper_session::store::{Record, Revoke, SessionStore, Update};
 use hyper_session::{SqliteStore, StoreError, StoreKey};
 
-/// A directory only one test uses, removed on drop.
-struct TempDir(PathBuf);
+#[path = "shared/sql_checks.rs"]
+mod sql_checks;
 
-impl TempDir {
-    fn new(test: &str) -> Self {
-        let nanos = std::time::UNIX_EPOCH
-            .elapsed()
-            .expect("clock")
-            .subsec_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "hyper-session-sqlite-{test}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).expect("a temp dir");
-        Self(dir)
-    }
+#[path = "../../tests/common/temp_dir.rs"]
+mod temp_dir;
 
-    fn db(&self) -> PathBuf {
-        self.0.join("sessions.db")
-    }
-}
+use temp_dir::TempDir;
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A store on table `table` of a database in `dir`, migrated, without
+/// the background sweeper (the tests sweep when they mean to).
+async fn open_table(dir: &TempDir, table: &str) -> SqliteStore {
+    let store = SqliteStore::builder()
+        .table(table)
+        .expect("valid")
+        .no_background_sweep()
+        .open(dir.db())
+        .await
+        .expect("open");
+    store.migrate().await.expect("migrate");
+    store
 }
 
 fn now() -> u64 {
@@ -216,31 +209,7 @@ async fn corrupt_rows_are_store_errors_that_name_the_session_and_leak_nothing() 
         .await
         .expect("insert a corrupt row");
     }
-    for k in [&bad_json, &negative] {
-        match store.load(k).await {
-            Err(StoreError::Corrupt(text)) => {
-                assert!(text.contains(&k.fingerprint().to_string()), "{text}");
-                assert!(
-                    !text.contains("not json") && !text.contains("ada"),
-                    "{text}"
-                );
-            }
-            other => panic!("a corrupt row must be StoreError::Corrupt, got {other:?}"),
-        }
-    }
-    match store
-        .update(&bad_json, &Update::new(t + 1).set("a", "1"))
-        .await
-    {
-        Err(StoreError::Corrupt(text)) => {
-            assert!(text.contains(&bad_json.fingerprint().to_string()), "{text}")
-        }
-        other => panic!("an update of a corrupt row must be Corrupt, got {other:?}"),
-    }
-    assert_eq!(
-        store.load(&good).await.expect("load").map(|r| r.data),
-        Some(data)
-    );
+    sql_checks::corrupt_rows_are_errors(&store, [&good, &bad_json, &negative], data, t).await;
 }
 
 /// The statements sqlx runs, with the rows each changed, from sqlx's own
@@ -332,14 +301,7 @@ async fn expired_rows(store: &SqliteStore, table: &str, n: u32) {
 async fn a_sweep_deletes_at_most_1000_rows_per_statement_and_keeps_live_sessions() {
     let dir = TempDir::new("sweep");
     let table = "sweep_probe";
-    let store = SqliteStore::builder()
-        .table(table)
-        .expect("valid")
-        .no_background_sweep()
-        .open(dir.db())
-        .await
-        .expect("open");
-    store.migrate().await.expect("migrate");
+    let store = open_table(&dir, table).await;
     expired_rows(&store, table, 2_500).await;
     let live = key(1);
     let t = now();
@@ -373,14 +335,7 @@ async fn a_sweep_deletes_at_most_1000_rows_per_statement_and_keeps_live_sessions
 async fn every_statement_uses_its_index_among_100000_rows() {
     let dir = TempDir::new("explain");
     let table = "explain_probe";
-    let store = SqliteStore::builder()
-        .table(table)
-        .expect("valid")
-        .no_background_sweep()
-        .open(dir.db())
-        .await
-        .expect("open");
-    store.migrate().await.expect("migrate");
+    let store = open_table(&dir, table).await;
     // 100,000 sessions, 2% of them expired, one in ten signed in (as
     // 10,000 users); "ada" has 3 of them.
     let t = i64::try_from(now()).expect("ms");

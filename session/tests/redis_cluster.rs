@@ -15,6 +15,10 @@ use hyper_session::store::{Record, SessionStore, Update};
 use hyper_session::{RedisStore, SessionConfig, Sessions, StoreKey};
 
 #[allow(dead_code)]
+#[path = "shared/steps.rs"]
+mod steps;
+
+#[allow(dead_code)]
 #[path = "../../tests/common/redis_env.rs"]
 mod redis_env;
 
@@ -191,8 +195,7 @@ async fn one_round_trip_to_load_and_one_to_commit_in_cluster_mode_too() {
         "a commit of changes: one pipeline, no replica wait unless durable"
     );
 
-    let s = sessions.load(&CONFIG, &cookie).await.expect("load");
-    sessions.commit(&CONFIG, s).await.expect("commit");
+    steps::untouched(&sessions, &CONFIG, &cookie).await;
     assert_eq!(
         commands(&round_trips(&proxies)),
         [["HGETALL"]],
@@ -200,15 +203,7 @@ async fn one_round_trip_to_load_and_one_to_commit_in_cluster_mode_too() {
     );
 
     // cycle_id is exempt: the old and the new id live in different slots.
-    let mut s = sessions.load(&CONFIG, &cookie).await.expect("load");
-    s.cycle_id();
-    let cycled = cookie_header(
-        &sessions
-            .commit(&CONFIG, s)
-            .await
-            .expect("commit")
-            .expect("cookie"),
-    );
+    let cycled = steps::cycle(&sessions, &CONFIG, &cookie).await;
     let trips = round_trips(&proxies);
     println!("cycle_id in cluster mode: {trips:?}");
     assert_eq!(
@@ -221,9 +216,7 @@ async fn one_round_trip_to_load_and_one_to_commit_in_cluster_mode_too() {
         "cycle_id: a load, the create of the new id, the logout of the old one (which waits for a replica)"
     );
 
-    let mut s = sessions.load(&CONFIG, &cycled).await.expect("load");
-    s.destroy();
-    sessions.commit(&CONFIG, s).await.expect("commit");
+    steps::destroy(&sessions, &CONFIG, &cycled).await;
     let trips = round_trips(&proxies);
     assert_eq!(
         commands(&trips),

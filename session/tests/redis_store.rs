@@ -15,6 +15,10 @@ use redis::AsyncCommands;
 
 // The same Redis environment as the end-to-end tests.
 #[allow(dead_code)]
+#[path = "shared/steps.rs"]
+mod steps;
+
+#[allow(dead_code)]
 #[path = "../../tests/common/redis_env.rs"]
 mod redis_env;
 
@@ -365,33 +369,21 @@ async fn one_round_trip_to_load_one_to_commit_none_without_a_cookie() {
         "an untouched session writes nothing"
     );
 
-    let mut s = sessions.load(&CONFIG, &cookie).await.expect("load");
-    s.cycle_id();
-    let cycled = cookie_header(
-        &sessions
-            .commit(&CONFIG, s)
-            .await
-            .expect("commit")
-            .expect("cookie"),
-    );
+    let cycled = steps::cycle(&sessions, &CONFIG, &cookie).await;
     assert_eq!(
         proxy.take(),
         [vec!["HGETALL"], vec!["EVAL"]],
         "cycle_id: one script that checks the live hash and renames it"
     );
 
-    let mut s = sessions.load(&CONFIG, &cycled).await.expect("load");
-    s.destroy();
-    sessions.commit(&CONFIG, s).await.expect("commit");
+    steps::destroy(&sessions, &CONFIG, &cycled).await;
     assert_eq!(
         proxy.take(),
         [vec!["HGETALL"], vec!["HDEL", "UNLINK"]],
         "destroy: one pipeline that says whether a live session ended"
     );
 
-    let mut s = sessions.load(&CONFIG, &warm).await.expect("load");
-    s.destroy();
-    sessions.commit(&CONFIG, s).await.expect("commit");
+    steps::destroy(&sessions, &CONFIG, &warm).await;
     assert_eq!(cleanup(&url, &prefix).await, 0);
 }
 

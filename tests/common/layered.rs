@@ -262,3 +262,62 @@ pub async fn a_write_after_the_response_fails_loudly(
         "the late write is not saved"
     );
 }
+
+/// A running server of the layered scenarios: its address, its store, and
+/// the late-write probe of [`a_write_after_the_response_fails_loudly`].
+pub struct Server {
+    pub base: String,
+    pub store: Arc<Switchable>,
+    pub late: Arc<Late>,
+    pub results: mpsc::UnboundedReceiver<Result<(), SessionError>>,
+}
+
+/// The scenarios above as `#[tokio::test]`s, each on a fresh server from
+/// the including file's `async fn start() -> Server`.
+#[macro_export]
+macro_rules! layered_scenarios {
+    () => {
+        #[tokio::test]
+        async fn counter_counts() {
+            layered::counter_counts(&start().await.base).await;
+        }
+
+        #[tokio::test]
+        async fn cycle_id_moves_the_session() {
+            layered::cycle_id_moves_the_session(&start().await.base).await;
+        }
+
+        #[tokio::test]
+        async fn destroy_ends_the_session() {
+            layered::destroy_ends_the_session(&start().await.base).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn concurrent_writes_of_different_keys_all_survive() {
+            layered::concurrent_writes_of_different_keys_all_survive(&start().await.base).await;
+        }
+
+        #[tokio::test]
+        async fn skip_header_skips() {
+            let server = start().await;
+            layered::skip_header_skips(&server.base, &server.store).await;
+        }
+
+        #[tokio::test]
+        async fn failing_store_answers_503_and_recovers() {
+            let server = start().await;
+            layered::failing_store_answers_503_and_recovers(&server.base, &server.store).await;
+        }
+
+        #[tokio::test]
+        async fn a_write_after_the_response_fails_loudly() {
+            let mut server = start().await;
+            layered::a_write_after_the_response_fails_loudly(
+                &server.base,
+                &server.late,
+                &mut server.results,
+            )
+            .await;
+        }
+    };
+}

@@ -19,6 +19,7 @@ pub mod pg_proxy;
 pub mod process_app;
 pub mod redis_cluster;
 pub mod redis_env;
+pub mod temp_dir;
 
 use std::future::Future;
 use std::net::SocketAddr;

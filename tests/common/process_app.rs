@@ -104,3 +104,16 @@ pub async fn login_on_one_kills_the_old_id_on_the_other(a: &str, b: &str) {
         with_cookie(&format!("{server}/logout"), value).await;
     }
 }
+
+/// Counts on A, B, then A again with one browser: 1, 2, 3, whichever
+/// process serves. Both servers are on 127.0.0.1, so the browser sends
+/// the cookie to both.
+pub async fn counts_across(client: &reqwest::Client, a: &str, b: &str) {
+    for (n, base) in [(1, a), (2, b), (3, a)] {
+        assert_eq!(
+            super::get_json(client, &format!("{base}/count")).await["test_counter"],
+            n,
+            "count {n}, on {base}"
+        );
+    }
+}
