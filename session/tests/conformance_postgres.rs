@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderValue, COOKIE};
 use hyper_session::sqlx::{self, Executor as _, Row as _};
-use hyper_session::store::{Record, Revoke, SessionStore, Update};
+use hyper_session::store::{Record, SessionStore, Update};
 use hyper_session::{PgStore, SessionConfig, Sessions, StoreKey};
 
 #[path = "shared/sql_checks.rs"]
@@ -238,22 +238,13 @@ async fn one_statement_and_one_round_trip_per_load_and_per_commit() {
 
     // Warm up: sqlx prepares each statement once per connection.
     for _ in 0..2 {
-        let mut s = sessions
-            .load(&CONFIG, &HeaderMap::new())
-            .await
-            .expect("load");
-        s.insert("n", 1).expect("insert");
-        s.insert("gone", 1).expect("insert");
-        let c = cookie_header(
-            &sessions
-                .commit(&CONFIG, s)
-                .await
-                .expect("commit")
-                .expect("cookie"),
-        );
-        let mut s = sessions.load(&CONFIG, &c).await.expect("load");
-        s.insert("n", 2).expect("insert");
-        sessions.commit(&CONFIG, s).await.expect("commit");
+        let c = steps::create(
+            &sessions,
+            &CONFIG,
+            &[("n", serde_json::json!(1)), ("gone", serde_json::json!(1))],
+        )
+        .await;
+        steps::write(&sessions, &CONFIG, &c, "n", serde_json::json!(2)).await;
         let mut s = sessions.load(&CONFIG, &c).await.expect("load");
         s.cycle_id();
         let c = cookie_header(
@@ -408,36 +399,7 @@ async fn every_statement_uses_its_index_among_100000_rows() {
         .await
         .expect("connect");
     let probe = PgStore::builder().no_background_sweep().pool(one.clone());
-    let (k, moved) = (key(42), key(43));
-    let t = now();
-    let r = Record::new(HashMap::new(), t, t, t + 60_000);
-    probe.create(&k, &r).await.expect("create");
-    probe.load(&k).await.expect("load");
-    probe
-        .update(&k, &Update::new(t + 60_000).set("a", "1"))
-        .await
-        .expect("update");
-    probe
-        .capabilities()
-        .atomic_move()
-        .expect("a move")
-        .move_to(&k, &moved, &Update::new(t + 60_000))
-        .await
-        .expect("move");
-    probe.delete(&moved).await.expect("delete");
-    probe
-        .capabilities()
-        .sweep()
-        .expect("sweep")
-        .sweep()
-        .await
-        .expect("sweep");
-    let index = probe.capabilities().user_index().expect("an index");
-    assert_eq!(index.list("ada").await.expect("list").len(), 3);
-    assert_eq!(
-        index.revoke("nobody", Revoke::All).await.expect("revoke"),
-        0
-    );
+    sql_checks::every_statement(&probe, [&key(42), &key(43)], 3).await;
     let mut conn = one.acquire().await.expect("the one connection");
     let texts: Vec<String> =
         sqlx::query_scalar("SELECT statement FROM pg_prepared_statements WHERE name LIKE 'sqlx%'")
@@ -666,18 +628,7 @@ async fn store_url_opens_postgres_and_creates_the_table() {
             .expect("store_url")
             .build()
             .expect("build");
-        let mut s = sessions
-            .load(&CONFIG, &HeaderMap::new())
-            .await
-            .expect("load");
-        s.insert("n", 1).expect("insert");
-        let cookie = cookie_header(
-            &sessions
-                .commit(&CONFIG, s)
-                .await
-                .expect("commit")
-                .expect("cookie"),
-        );
+        let cookie = steps::create(&sessions, &CONFIG, &[("n", serde_json::json!(1))]).await;
         let s = sessions.load(&CONFIG, &cookie).await.expect("load");
         assert_eq!(s.get::<u64>("n").expect("type"), Some(1), "{scheme}");
     }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use hyper_session::sqlx::{self, Row as _};
-use hyper_session::store::{Record, Revoke, SessionStore, Update};
+use hyper_session::store::{Record, SessionStore, Update};
 use hyper_session::{SqliteStore, StoreError, StoreKey};
 
 #[path = "shared/sql_checks.rs"]
@@ -357,36 +357,7 @@ async fn every_statement_uses_its_index_among_100000_rows() {
         .expect("analyze");
 
     statements_on(table);
-    let (k, moved) = (key(42), key(43));
-    let t = now();
-    let r = Record::new(HashMap::new(), t, t, t + 60_000);
-    store.create(&k, &r).await.expect("create");
-    store.load(&k).await.expect("load");
-    store
-        .update(&k, &Update::new(t + 60_000).set("a", "1"))
-        .await
-        .expect("update");
-    store
-        .capabilities()
-        .atomic_move()
-        .expect("a move")
-        .move_to(&k, &moved, &Update::new(t + 60_000))
-        .await
-        .expect("move");
-    store.delete(&moved).await.expect("delete");
-    store
-        .capabilities()
-        .sweep()
-        .expect("sweep")
-        .sweep()
-        .await
-        .expect("sweep");
-    let index = store.capabilities().user_index().expect("an index");
-    assert_eq!(index.list("ada").await.expect("list").len(), 3);
-    assert_eq!(
-        index.revoke("nobody", Revoke::All).await.expect("revoke"),
-        0
-    );
+    sql_checks::every_statement(&store, [&key(42), &key(43)], 3).await;
     let sent = statements_on(table);
     let pk = format!("USING INDEX sqlite_autoindex_{table}_1 (key=?)");
     // "USING INDEX" or "USING COVERING INDEX".

@@ -9,8 +9,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use http::header::HeaderMap;
-use hyper_session::__bench::cookie_header;
 use hyper_session::store::{Record, SessionStore, Update};
 use hyper_session::{RedisStore, SessionConfig, Sessions, StoreKey};
 
@@ -157,18 +155,7 @@ async fn one_round_trip_to_load_and_one_to_commit_in_cluster_mode_too() {
     // Warm up: the cluster client connects to every node at start; make a
     // session on each master, so that no count below includes a connect.
     for _ in 0..12 {
-        let mut s = sessions
-            .load(&CONFIG, &HeaderMap::new())
-            .await
-            .expect("load");
-        s.insert("warm", true).expect("insert");
-        let cookie = cookie_header(
-            &sessions
-                .commit(&CONFIG, s)
-                .await
-                .expect("commit")
-                .expect("cookie"),
-        );
+        let cookie = steps::create(&sessions, &CONFIG, &[("warm", serde_json::json!(true))]).await;
         let s = sessions.load(&CONFIG, &cookie).await.expect("load");
         sessions.commit(&CONFIG, s).await.expect("commit");
     }

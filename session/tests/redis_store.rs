@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::header::{HeaderMap, HeaderValue, COOKIE};
-use hyper_session::__bench::cookie_header;
 use hyper_session::store::{Record, SessionStore, Update};
 use hyper_session::{RedisStore, RequestError, SessionConfig, Sessions, StoreError};
 use redis::aio::ConnectionManager;
@@ -109,19 +108,15 @@ async fn one_hash_per_session_with_data_and_metadata_fields_and_a_redis_expiry()
             .expect("connect")
             .with_prefix(&prefix),
     );
-    let mut s = sessions
-        .load(&CONFIG, &HeaderMap::new())
-        .await
-        .expect("load");
-    s.insert("user", "ada").expect("insert");
-    s.insert("n", 7).expect("insert");
-    let cookie = cookie_header(
-        &sessions
-            .commit(&CONFIG, s)
-            .await
-            .expect("commit")
-            .expect("cookie"),
-    );
+    let cookie = steps::create(
+        &sessions,
+        &CONFIG,
+        &[
+            ("user", serde_json::json!("ada")),
+            ("n", serde_json::json!(7)),
+        ],
+    )
+    .await;
 
     let mut conn = raw(&url).await;
     let keys = keys_under(&mut conn, &prefix).await;
@@ -292,21 +287,8 @@ async fn one_round_trip_to_load_one_to_commit_none_without_a_cookie() {
     );
 
     // Warm up the connection before counting.
-    let mut s = sessions
-        .load(&CONFIG, &HeaderMap::new())
-        .await
-        .expect("load");
-    s.insert("warm", true).expect("insert");
-    let warm = cookie_header(
-        &sessions
-            .commit(&CONFIG, s)
-            .await
-            .expect("commit")
-            .expect("cookie"),
-    );
-    let mut s = sessions.load(&CONFIG, &warm).await.expect("load");
-    s.insert("warm", false).expect("insert");
-    sessions.commit(&CONFIG, s).await.expect("commit");
+    let warm = steps::create(&sessions, &CONFIG, &[("warm", serde_json::json!(true))]).await;
+    steps::write(&sessions, &CONFIG, &warm, "warm", serde_json::json!(false)).await;
     proxy.take();
 
     // No cookie, no store call, even when the handler only reads.

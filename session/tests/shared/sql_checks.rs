@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use hyper_session::store::{SessionStore, Update};
+use hyper_session::store::{Record, Revoke, SessionStore, Update};
 use hyper_session::{StoreError, StoreKey};
 
 /// After rows were written straight into the table under `bad_json`
@@ -42,5 +42,38 @@ pub async fn corrupt_rows_are_errors(
     assert_eq!(
         store.load(good).await.expect("load").map(|r| r.data),
         Some(data)
+    );
+}
+
+/// Sends every statement the store has once, so that a test can look at
+/// what was sent (and its plans): a create, load, update, move, delete,
+/// sweep, listing (of `"ada"`, who has `ada_sessions`) and revocation, on
+/// keys `k` and `moved`.
+pub async fn every_statement(
+    store: &impl SessionStore,
+    [k, moved]: [&StoreKey; 2],
+    ada_sessions: usize,
+) {
+    let t = u64::try_from(std::time::UNIX_EPOCH.elapsed().expect("clock").as_millis()).expect("ms");
+    let r = Record::new(HashMap::new(), t, t, t + 60_000);
+    store.create(k, &r).await.expect("create");
+    store.load(k).await.expect("load");
+    store
+        .update(k, &Update::new(t + 60_000).set("a", "1"))
+        .await
+        .expect("update");
+    let caps = store.capabilities();
+    caps.atomic_move()
+        .expect("a move")
+        .move_to(k, moved, &Update::new(t + 60_000))
+        .await
+        .expect("move");
+    store.delete(moved).await.expect("delete");
+    caps.sweep().expect("sweep").sweep().await.expect("sweep");
+    let index = caps.user_index().expect("an index");
+    assert_eq!(index.list("ada").await.expect("list").len(), ada_sessions);
+    assert_eq!(
+        index.revoke("nobody", Revoke::All).await.expect("revoke"),
+        0
     );
 }

@@ -25,3 +25,33 @@ pub async fn destroy(sessions: &Sessions, config: &SessionConfig, cookie: &Heade
     s.destroy();
     sessions.commit(config, s).await.expect("commit");
 }
+
+/// A new session holding `pairs`: its cookie.
+pub async fn create(
+    sessions: &Sessions,
+    config: &SessionConfig,
+    pairs: &[(&str, serde_json::Value)],
+) -> HeaderMap {
+    let mut s = sessions
+        .load(config, &HeaderMap::new())
+        .await
+        .expect("load");
+    for (key, value) in pairs {
+        s.insert(key, value).expect("insert");
+    }
+    let set = sessions.commit(config, s).await.expect("commit");
+    cookie_header(&set.expect("a new session sets a cookie"))
+}
+
+/// A request that writes `key`.
+pub async fn write(
+    sessions: &Sessions,
+    config: &SessionConfig,
+    cookie: &HeaderMap,
+    key: &str,
+    value: serde_json::Value,
+) {
+    let mut s = sessions.load(config, cookie).await.expect("load");
+    s.insert(key, value).expect("insert");
+    sessions.commit(config, s).await.expect("commit");
+}
