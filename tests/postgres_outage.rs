@@ -15,23 +15,30 @@ use common::pg_proxy::PgProxy;
 use common::{browser, plain};
 use hyper_session::PgStore;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cut_to_postgres_gives_503_fast_and_the_next_request_after_it_works() {
-    let Some(scratch) = Scratch::new("outage").await else {
-        return;
-    };
+/// The counter on a PostgreSQL store that reaches PostgreSQL through a
+/// proxy the test can cut, with several connections open in its pool
+/// (all of which a cut kills).
+async fn counter_behind_a_proxy(scratch: &Scratch) -> (PgProxy, String) {
     let proxy = PgProxy::start(scratch.upstream());
     let store = PgStore::connect(&scratch.url_via(Some(proxy.addr)))
         .await
         .expect("connect through the proxy");
     store.migrate().await.expect("migrate");
     let url = serve_counter(store).await;
-    let client = browser();
-    // Several connections in the pool, all of which the cut kills.
     let warm: Vec<_> = (0..4).map(|_| plain().get(&url).send()).collect();
     for response in futures_util::future::join_all(warm).await {
         assert_eq!(response.expect("request").status(), 200);
     }
+    (proxy, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_to_postgres_gives_503_fast_and_the_next_request_after_it_works() {
+    let Some(scratch) = Scratch::new("outage").await else {
+        return;
+    };
+    let (proxy, url) = counter_behind_a_proxy(&scratch).await;
+    let client = browser();
     assert_eq!(n(client.get(&url).send().await.expect("request")).await, 1);
     assert_eq!(n(client.get(&url).send().await.expect("request")).await, 2);
 
@@ -69,17 +76,8 @@ async fn idle_connections_killed_while_nobody_asked_are_replaced_without_a_faile
     let Some(scratch) = Scratch::new("killed").await else {
         return;
     };
-    let proxy = PgProxy::start(scratch.upstream());
-    let store = PgStore::connect(&scratch.url_via(Some(proxy.addr)))
-        .await
-        .expect("connect through the proxy");
-    store.migrate().await.expect("migrate");
-    let url = serve_counter(store).await;
+    let (proxy, url) = counter_behind_a_proxy(&scratch).await;
     let client = browser();
-    let warm: Vec<_> = (0..4).map(|_| plain().get(&url).send()).collect();
-    for response in futures_util::future::join_all(warm).await {
-        assert_eq!(response.expect("request").status(), 200);
-    }
     assert_eq!(n(client.get(&url).send().await.expect("request")).await, 1);
     // A blip: every connection dies, and the network is back before the
     // next request (a PostgreSQL restart looks the same to the pool).

@@ -124,6 +124,16 @@ async fn counter(url: String, stop: Arc<AtomicBool>) -> Seen {
     seen
 }
 
+/// `GET url` with session cookie `sid=cookie`: an answer, whatever it is.
+async fn with_sid(client: &reqwest::Client, url: String, cookie: &str) -> reqwest::Response {
+    client
+        .get(url)
+        .header("cookie", format!("sid={cookie}"))
+        .send()
+        .await
+        .expect("an answer")
+}
+
 /// A client writing key `w{i}` of the shared session, counting up, until
 /// `stop`; at the end, what the session holds for it is checked.
 async fn writer(url: String, cookie: String, i: usize, stop: Arc<AtomicBool>) -> Seen {
@@ -131,12 +141,7 @@ async fn writer(url: String, cookie: String, i: usize, stop: Arc<AtomicBool>) ->
     let (mut acked, mut next, mut streak) = (0_u64, 1_u64, 0);
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
-        let response = client
-            .get(format!("{url}/set?w{i}={next}"))
-            .header("cookie", format!("sid={cookie}"))
-            .send()
-            .await
-            .expect("an answer");
+        let response = with_sid(&client, format!("{url}/set?w{i}={next}"), &cookie).await;
         if seen.record(started, response).await.is_some() {
             (acked, streak) = (next, streak + 1);
         } else {
@@ -145,12 +150,7 @@ async fn writer(url: String, cookie: String, i: usize, stop: Arc<AtomicBool>) ->
         next += 1;
     }
     seen.recovered = streak >= 3;
-    let response = client
-        .get(format!("{url}/"))
-        .header("cookie", format!("sid={cookie}"))
-        .send()
-        .await
-        .expect("an answer");
+    let response = with_sid(&client, format!("{url}/"), &cookie).await;
     assert_eq!(
         response.status(),
         200,
@@ -179,12 +179,7 @@ async fn logouts(url: String, stop: Arc<AtomicBool>) -> (Seen, Vec<String>) {
         };
         for _ in 0..50 {
             let started = Instant::now();
-            let response = client
-                .get(format!("{url}/logout"))
-                .header("cookie", format!("sid={cookie}"))
-                .send()
-                .await
-                .expect("an answer");
+            let response = with_sid(&client, format!("{url}/logout"), &cookie).await;
             if seen.record(started, response).await.is_some() {
                 out.push(cookie);
                 break;

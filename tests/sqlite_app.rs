@@ -24,7 +24,9 @@ use serde_json::{json, Value};
 
 app_main_in_a_child_process!();
 
-async fn body(response: reqwest::Response) -> Value {
+/// Sends `request`, expects 200, and returns the JSON body.
+async fn body(request: reqwest::RequestBuilder) -> Value {
+    let response = request.send().await.expect("a response");
     assert_eq!(response.status(), 200);
     response.json().await.expect("json")
 }
@@ -47,56 +49,28 @@ async fn a_signed_in_user_is_still_signed_in_after_the_app_restarts() {
     let first = AppProcess::start(&store, &addr);
     assert!(db.exists(), "the database file is created at start-up");
     assert_eq!(
-        body(
-            client
-                .post(format!("{base}/login?user=ada"))
-                .send()
-                .await
-                .expect("login")
-        )
-        .await,
+        body(client.post(format!("{base}/login?user=ada"))).await,
         json!({ "user": "ada" })
     );
     assert_eq!(
-        body(
-            client
-                .get(format!("{base}/session_test"))
-                .send()
-                .await
-                .expect("count")
-        )
-        .await,
+        body(client.get(format!("{base}/session_test"))).await,
         json!({ "test_counter": 1 })
     );
     drop(first);
 
     let _second = AppProcess::start(&store, &addr);
     assert_eq!(
-        body(client.get(format!("{base}/me")).send().await.expect("me")).await,
+        body(client.get(format!("{base}/me"))).await,
         json!({ "user": "ada" }),
         "still signed in after the restart"
     );
     assert_eq!(
-        body(
-            client
-                .get(format!("{base}/session_test"))
-                .send()
-                .await
-                .expect("count")
-        )
-        .await,
+        body(client.get(format!("{base}/session_test"))).await,
         json!({ "test_counter": 2 })
     );
-    body(
-        client
-            .post(format!("{base}/logout"))
-            .send()
-            .await
-            .expect("logout"),
-    )
-    .await;
+    body(client.post(format!("{base}/logout"))).await;
     assert_eq!(
-        body(client.get(format!("{base}/me")).send().await.expect("me")).await,
+        body(client.get(format!("{base}/me"))).await,
         json!({ "user": null })
     );
 }
@@ -109,10 +83,7 @@ async fn a_database_locked_past_busy_timeout_gives_503_not_a_hang() {
     store.migrate().await.expect("migrate");
     let base = serve_counter(store).await;
     let client = browser();
-    assert_eq!(
-        body(client.get(&base).send().await.expect("request")).await,
-        json!({ "n": 1 })
-    );
+    assert_eq!(body(client.get(&base)).await, json!({ "n": 1 }));
 
     // Another process takes the write lock and keeps it.
     let mut other = sqlx::SqliteConnection::connect(&url)
@@ -134,8 +105,5 @@ async fn a_database_locked_past_busy_timeout_gives_503_not_a_hang() {
         .execute(&mut other)
         .await
         .expect("unlock");
-    assert_eq!(
-        body(client.get(&base).send().await.expect("request")).await,
-        json!({ "n": 2 })
-    );
+    assert_eq!(body(client.get(&base)).await, json!({ "n": 2 }));
 }

@@ -303,3 +303,15 @@ pub async fn get(client: &reqwest::Client, url: &str) -> Value {
 pub fn with_cookie(url: &str, cookie: &str) -> reqwest::RequestBuilder {
     plain().get(url).header("cookie", cookie.to_owned())
 }
+
+/// The answer to a request while the store is down: 503 with
+/// `Retry-After: 1`, and an ERROR event that names the failure.
+pub fn assert_store_down(response: &reqwest::Response, logs: &super::logs::Logs) {
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert!(
+        logs.any(tracing::Level::ERROR, "connection refused"),
+        "{}",
+        logs.all_text()
+    );
+}
