@@ -434,8 +434,19 @@ impl Sessions {
                 if cycle || life.renewal_due(loaded.renewed_at, now) {
                     return self.cycle(config, changes, &loaded, &life, now).await;
                 }
-                let expires_at = life.expires_at(loaded.created_at, now);
-                let refresh = life.refresh_due(loaded.expires_at, expires_at);
+                let fresh = life.expires_at(loaded.created_at, now);
+                let refresh = life.refresh_due(loaded.expires_at, fresh);
+                // A write moves the expiry on the same schedule as a read
+                // (once a quarter of the idle window has passed), not at
+                // every commit: an unchanged expiry lets PostgreSQL update
+                // the row in place (a HOT update: no index is touched, as
+                // `expires_at` is indexed), and costs Redis nothing more.
+                // A stricter limit of this handler still applies at once.
+                let expires_at = if refresh {
+                    fresh
+                } else {
+                    fresh.min(loaded.expires_at)
+                };
                 if !changes.is_empty() || refresh {
                     let update = changes.update(expires_at, now);
                     let saved = self

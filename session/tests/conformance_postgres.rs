@@ -609,3 +609,39 @@ async fn store_url_opens_postgres_and_creates_the_table() {
         .expect_err("a shared store needs a secret");
     assert!(err.to_string().contains("secret"), "{err}");
 }
+
+/// A commit that changes the data but not the expiry (a write before the
+/// refresh is due) touches no indexed column, so PostgreSQL updates the
+/// row in place: a HOT update, with no index entry written.
+#[tokio::test]
+async fn commits_between_expiry_refreshes_are_hot_updates() {
+    let Some(scratch) = Scratch::new("hot").await else {
+        return;
+    };
+    let pool = scratch.pool(2).await;
+    let sessions = manager(store_on(pool.clone()).await);
+    let cookie = steps::create(&sessions, &CONFIG, &[("n", serde_json::json!(0))]).await;
+    for n in 1..=20 {
+        steps::write(&sessions, &CONFIG, &cookie, "n", serde_json::json!(n)).await;
+    }
+    // The counters reach the statistics view within a second or so.
+    let started = std::time::Instant::now();
+    let (updates, hot) = loop {
+        let (updates, hot): (i64, i64) = sqlx::query_as(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables \
+             WHERE schemaname = current_schema() AND relname = 'hyper_sessions'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("table statistics");
+        if updates >= 20 || started.elapsed() > Duration::from_secs(10) {
+            break (updates, hot);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(updates >= 20, "20 commits: {updates} updates counted");
+    assert!(
+        hot >= 19,
+        "{hot} of {updates} updates were HOT: a commit between refreshes must leave the indexed expiry alone"
+    );
+}
