@@ -51,3 +51,16 @@ where
         });
     }
 }
+
+/// tower-sessions' Redis store on a fred pool of 4 connections to `url`,
+/// as both twins use it.
+pub async fn tower_sessions_redis(
+    url: &str,
+) -> tower_sessions_redis_store::RedisStore<tower_sessions_redis_store::fred::prelude::Pool> {
+    use tower_sessions_redis_store::fred::prelude::*;
+    let config = Config::from_url(url).expect("redis url");
+    let pool = Pool::new(config, None, None, None, 4).expect("redis pool");
+    pool.connect();
+    pool.wait_for_connect().await.expect("redis connect");
+    tower_sessions_redis_store::RedisStore::new(pool)
+}

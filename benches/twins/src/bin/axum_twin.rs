@@ -27,12 +27,7 @@ async fn run<S: SessionStore + Clone>(store: S) {
 async fn main() {
     match std::env::var("SESSION_STORE") {
         Ok(url) if url.starts_with("redis://") => {
-            use tower_sessions_redis_store::fred::prelude::*;
-            let config = Config::from_url(&url).expect("redis url");
-            let pool = Pool::new(config, None, None, None, 4).expect("redis pool");
-            pool.connect();
-            pool.wait_for_connect().await.expect("redis connect");
-            run(tower_sessions_redis_store::RedisStore::new(pool)).await;
+            run(load_twins::tower_sessions_redis(&url).await).await;
         }
         _ => run(tower_sessions::MemoryStore::default()).await,
     }
