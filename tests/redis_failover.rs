@@ -103,12 +103,7 @@ async fn counter(url: String, stop: Arc<AtomicBool>) -> Seen {
     let (client, mut seen) = (browser(), Seen::default());
     let (mut acked, mut streak) = (0_u64, 0);
     while !stop.load(Ordering::Relaxed) {
-        let started = Instant::now();
-        let response = client
-            .get(format!("{url}/count"))
-            .send()
-            .await
-            .expect("an answer");
+        let (started, response) = timed_get(&client, format!("{url}/count"), None).await;
         let Some(body) = seen.record(started, response).await else {
             streak = 0;
             continue;
@@ -124,14 +119,19 @@ async fn counter(url: String, stop: Arc<AtomicBool>) -> Seen {
     seen
 }
 
-/// `GET url` with session cookie `sid=cookie`: an answer, whatever it is.
-async fn with_sid(client: &reqwest::Client, url: String, cookie: &str) -> reqwest::Response {
-    client
-        .get(url)
-        .header("cookie", format!("sid={cookie}"))
-        .send()
-        .await
-        .expect("an answer")
+/// `GET url`, with session cookie `sid=cookie` if given: when it was
+/// sent, and the answer, whatever it is.
+async fn timed_get(
+    client: &reqwest::Client,
+    url: String,
+    cookie: Option<&str>,
+) -> (Instant, reqwest::Response) {
+    let mut request = client.get(url);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", format!("sid={cookie}"));
+    }
+    let started = Instant::now();
+    (started, request.send().await.expect("an answer"))
 }
 
 /// A client writing key `w{i}` of the shared session, counting up, until
@@ -140,8 +140,8 @@ async fn writer(url: String, cookie: String, i: usize, stop: Arc<AtomicBool>) ->
     let (client, mut seen) = (plain(), Seen::default());
     let (mut acked, mut next, mut streak) = (0_u64, 1_u64, 0);
     while !stop.load(Ordering::Relaxed) {
-        let started = Instant::now();
-        let response = with_sid(&client, format!("{url}/set?w{i}={next}"), &cookie).await;
+        let (started, response) =
+            timed_get(&client, format!("{url}/set?w{i}={next}"), Some(&cookie)).await;
         if seen.record(started, response).await.is_some() {
             (acked, streak) = (next, streak + 1);
         } else {
@@ -150,7 +150,7 @@ async fn writer(url: String, cookie: String, i: usize, stop: Arc<AtomicBool>) ->
         next += 1;
     }
     seen.recovered = streak >= 3;
-    let response = with_sid(&client, format!("{url}/"), &cookie).await;
+    let (_, response) = timed_get(&client, format!("{url}/"), Some(&cookie)).await;
     assert_eq!(
         response.status(),
         200,
@@ -167,19 +167,14 @@ async fn writer(url: String, cookie: String, i: usize, stop: Arc<AtomicBool>) ->
 async fn logouts(url: String, stop: Arc<AtomicBool>) -> (Seen, Vec<String>) {
     let (client, mut seen, mut out) = (plain(), Seen::default(), Vec::new());
     while !stop.load(Ordering::Relaxed) {
-        let started = Instant::now();
-        let response = client
-            .get(format!("{url}/count"))
-            .send()
-            .await
-            .expect("an answer");
+        let (started, response) = timed_get(&client, format!("{url}/count"), None).await;
         let cookie = cookie_value(&response, "sid");
         let (Some(_), Some(cookie)) = (seen.record(started, response).await, cookie) else {
             continue;
         };
         for _ in 0..50 {
-            let started = Instant::now();
-            let response = with_sid(&client, format!("{url}/logout"), &cookie).await;
+            let (started, response) =
+                timed_get(&client, format!("{url}/logout"), Some(&cookie)).await;
             if seen.record(started, response).await.is_some() {
                 out.push(cookie);
                 break;

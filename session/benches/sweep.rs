@@ -13,73 +13,21 @@
 //! dropped after. `ROWS` changes the number of expired rows.
 
 use std::str::FromStr;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hyper_session::sqlx;
 use hyper_session::store::SessionStore;
 use hyper_session::{PgStore, SqliteStore};
 
-/// Durations of the `DELETE` statements sqlx ran, from its own log.
-static DELETES: Mutex<Vec<Duration>> = Mutex::new(Vec::new());
-
-struct StatementTimes;
-
-struct Fields {
-    delete: bool,
-    secs: f64,
-}
-
-impl tracing::field::Visit for Fields {
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        if field.name() == "summary" {
-            self.delete = value.starts_with("DELETE");
-        }
-    }
-    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
-        if field.name() == "elapsed_secs" {
-            self.secs = value;
-        }
-    }
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "summary" {
-            self.delete = format!("{value:?}").trim_matches('"').starts_with("DELETE");
-        }
-    }
-}
-
-impl tracing::Subscriber for StatementTimes {
-    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-        metadata.target() == "sqlx::query"
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut fields = Fields {
-            delete: false,
-            secs: 0.0,
-        };
-        event.record(&mut fields);
-        if fields.delete {
-            DELETES
-                .lock()
-                .expect("lock")
-                .push(Duration::from_secs_f64(fields.secs));
-        }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
+#[path = "../tests/shared/sqlx_log.rs"]
+mod sqlx_log;
 
 fn now_ms() -> i64 {
     i64::try_from(std::time::UNIX_EPOCH.elapsed().expect("clock").as_millis()).expect("ms")
 }
 
 async fn sweep_and_report(name: &str, store: &impl SessionStore, rows: u64, filled: Duration) {
-    DELETES.lock().expect("lock").clear();
+    sqlx_log::take();
     let started = Instant::now();
     let swept = store
         .capabilities()
@@ -89,7 +37,11 @@ async fn sweep_and_report(name: &str, store: &impl SessionStore, rows: u64, fill
         .await
         .expect("sweep");
     let total = started.elapsed();
-    let mut times = std::mem::take(&mut *DELETES.lock().expect("lock"));
+    let mut times: Vec<Duration> = sqlx_log::take()
+        .into_iter()
+        .filter(|s| s.summary.starts_with("DELETE"))
+        .map(|s| s.took)
+        .collect();
     assert_eq!(swept, rows, "{name}: every expired row swept");
     times.sort();
     let n = times.len();
@@ -184,7 +136,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    tracing::subscriber::set_global_default(StatementTimes).expect("the only subscriber");
+    sqlx_log::take(); // starts the log
     let rows: u64 = std::env::var("ROWS")
         .ok()
         .and_then(|r| r.parse().ok())

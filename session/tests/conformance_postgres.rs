@@ -163,11 +163,7 @@ async fn corrupt_rows_are_store_errors_that_name_the_session_and_leak_nothing() 
     let sessions = manager(store.clone());
     let t = now();
     let good = key(7);
-    let data = HashMap::from([("user".to_owned(), "\"ada\"".to_owned())]);
-    assert!(store
-        .create(&good, &Record::new(data.clone(), t, t, t + 60_000))
-        .await
-        .expect("create"));
+    let data = sql_checks::a_good_session(&store, &good, t).await;
     let (bad_json, negative) = (key(8), key(9));
     let insert = "INSERT INTO hyper_sessions (key, data, created_at, renewed_at, expires_at) \
                   VALUES ($1, $2, $3, $3, $4)";

@@ -5,7 +5,7 @@
 #![cfg(all(feature = "sqlite", feature = "conformance"))]
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper_session::sqlx::{self, Row as _};
@@ -14,6 +14,8 @@ use hyper_session::{SqliteStore, StoreError, StoreKey};
 
 #[path = "shared/sql_checks.rs"]
 mod sql_checks;
+#[path = "shared/sqlx_log.rs"]
+mod sqlx_log;
 
 #[path = "../../tests/common/temp_dir.rs"]
 mod temp_dir;
@@ -44,14 +46,9 @@ fn key(n: u32) -> StoreKey {
     StoreKey::from_bytes(bytes)
 }
 
+/// [`open_table`] on the default table.
 async fn open(dir: &TempDir) -> SqliteStore {
-    let store = SqliteStore::builder()
-        .no_background_sweep()
-        .open(dir.db())
-        .await
-        .expect("open");
-    store.migrate().await.expect("migrate");
-    store
+    open_table(dir, SqliteStore::DEFAULT_TABLE).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,14 +86,8 @@ async fn a_thousand_concurrent_pairs_of_commits_lose_nothing() {
 #[tokio::test]
 async fn the_file_is_created_in_wal_mode_with_a_busy_timeout_and_the_schema_of_the_docs() {
     let dir = TempDir::new("schema");
-    let store = SqliteStore::builder()
-        .table("order")
-        .expect("a reserved word is fine: the name is quoted")
-        .no_background_sweep()
-        .open(dir.db())
-        .await
-        .expect("open");
-    store.migrate().await.expect("migrate");
+    // A reserved word is fine: the name is quoted.
+    let store = open_table(&dir, "order").await;
     let pool = store.pool();
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(pool)
@@ -163,11 +154,7 @@ async fn corrupt_rows_are_store_errors_that_name_the_session_and_leak_nothing() 
     let store = open(&dir).await;
     let t = now();
     let good = key(7);
-    let data = HashMap::from([("user".to_owned(), "\"ada\"".to_owned())]);
-    assert!(store
-        .create(&good, &Record::new(data.clone(), t, t, t + 60_000))
-        .await
-        .expect("create"));
+    let data = sql_checks::a_good_session(&store, &good, t).await;
     let (bad_json, negative) = (key(8), key(9));
     for (k, data, expires) in [(&bad_json, "{not json", i64::MAX), (&negative, "{}", -5)] {
         sqlx::query(
@@ -184,73 +171,14 @@ async fn corrupt_rows_are_store_errors_that_name_the_session_and_leak_nothing() 
     sql_checks::corrupt_rows_are_errors(&store, [&good, &bad_json, &negative], data, t).await;
 }
 
-/// The statements sqlx runs, with the rows each changed, from sqlx's own
-/// log (`sqlx::query` events): what the store really sends.
-static STATEMENTS: Mutex<Vec<(String, u64)>> = Mutex::new(Vec::new());
-
-struct StatementLog;
-
-struct Fields {
-    statement: String,
-    rows: u64,
-}
-
-impl tracing::field::Visit for Fields {
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        if field.name() == "db.statement" {
-            value.trim().clone_into(&mut self.statement);
-        }
-    }
-    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
-        if field.name() == "rows_affected" {
-            self.rows = value;
-        }
-    }
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "db.statement" {
-            self.statement = format!("{value:?}");
-        }
-    }
-}
-
-impl tracing::Subscriber for StatementLog {
-    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-        metadata.target() == "sqlx::query"
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut fields = Fields {
-            statement: String::new(),
-            rows: 0,
-        };
-        event.record(&mut fields);
-        if !fields.statement.is_empty() {
-            STATEMENTS
-                .lock()
-                .expect("lock")
-                .push((fields.statement, fields.rows));
-        }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
-/// The statements logged since the last call that name `table`.
+/// The statements sqlx ran since the last call that name `table`, with
+/// the rows each changed.
 fn statements_on(table: &str) -> Vec<(String, u64)> {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        tracing::subscriber::set_global_default(StatementLog).expect("no other subscriber");
-    });
     let quoted = format!("\"{table}\"");
-    STATEMENTS
-        .lock()
-        .expect("lock")
-        .drain(..)
-        .filter(|(sql, _)| sql.contains(&quoted))
+    sqlx_log::take()
+        .into_iter()
+        .filter(|s| s.sql.contains(&quoted))
+        .map(|s| (s.sql, s.rows))
         .collect()
 }
 
@@ -385,13 +313,7 @@ async fn the_background_sweeper_sweeps_by_itself_and_ends_with_the_store() {
         .await
         .expect("open");
     store.migrate().await.expect("migrate");
-    let other = SqliteStore::builder()
-        .table(table)
-        .expect("valid")
-        .no_background_sweep()
-        .open(dir.db())
-        .await
-        .expect("open");
+    let other = open_table(&dir, table).await;
     expired_rows(&other, table, 1_500).await;
     let count = || async {
         sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM \"{table}\""))

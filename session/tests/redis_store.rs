@@ -36,6 +36,25 @@ async fn connect(url: &str, prefix: &str) -> RedisStore {
         .with_prefix(prefix)
 }
 
+/// The Redis URL, a prefix of the test's own, and the store under it; or
+/// `None` when Redis tests are skipped.
+async fn store_for(test: &str) -> Option<(String, String, RedisStore)> {
+    let url = redis_url()?;
+    let prefix = unique_prefix(test);
+    let store = connect(&url, &prefix).await;
+    Some((url, prefix, store))
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_millis(),
+    )
+    .expect("ms")
+}
+
 /// A plain connection for looking at what the store wrote.
 async fn raw(url: &str) -> ConnectionManager {
     let client = redis::Client::open(url).expect("valid REDIS_URL");
@@ -79,9 +98,9 @@ async fn cleanup(url: &str, prefix: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_store_conforms() {
-    let Some(url) = redis_url() else { return };
-    let prefix = unique_prefix("conformance");
-    let store = connect(&url, &prefix).await;
+    let Some((url, prefix, store)) = store_for("conformance").await else {
+        return;
+    };
     assert_eq!(store.prefix(), prefix);
     assert!(store.is_shared(), "Redis is shared between processes");
     hyper_session::conformance::run(Arc::new(store)).await;
@@ -155,13 +174,7 @@ async fn one_hash_per_session_with_data_and_metadata_fields_and_a_redis_expiry()
     assert!(meta("m:s") >= meta("m:c"), "last seen: when it was written");
     assert_eq!(fields.len(), 6, "only d: and m: fields: {fields:?}");
     let pttl: i64 = conn.pttl(&keys[0]).await.expect("PTTL");
-    let now = u64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("clock")
-            .as_millis(),
-    )
-    .expect("ms");
+    let now = now_ms();
     let pttl = u64::try_from(pttl).expect("Redis has an expiry for the key");
     let left = meta("m:e") - now;
     assert!(
@@ -203,9 +216,9 @@ async fn one_hash_per_session_with_data_and_metadata_fields_and_a_redis_expiry()
 
 #[tokio::test]
 async fn an_entry_with_m_e_in_the_past_is_not_returned_even_before_redis_reclaims_it() {
-    let Some(url) = redis_url() else { return };
-    let prefix = unique_prefix("past");
-    let store = connect(&url, &prefix).await;
+    let Some((url, prefix, store)) = store_for("past").await else {
+        return;
+    };
     let key = hyper_session::StoreKey::from_bytes([7; 32]);
     let name = format!("{prefix}{}", key.to_hex());
     let mut conn = raw(&url).await;
@@ -371,9 +384,9 @@ async fn one_round_trip_to_load_one_to_commit_none_without_a_cookie() {
 
 #[tokio::test]
 async fn sessions_with_hundreds_of_keys_are_written_and_changed() {
-    let Some(url) = redis_url() else { return };
-    let prefix = unique_prefix("many-keys");
-    let store = connect(&url, &prefix).await;
+    let Some((url, prefix, store)) = store_for("many-keys").await else {
+        return;
+    };
     let key = hyper_session::StoreKey::from_bytes([9; 32]);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -411,9 +424,9 @@ async fn sessions_with_hundreds_of_keys_are_written_and_changed() {
 /// `m:e`, no `m:c`) is dead to every operation.
 #[tokio::test]
 async fn a_fragment_is_dead_to_load_update_delete_and_move() {
-    let Some(url) = redis_url() else { return };
-    let prefix = unique_prefix("fragment");
-    let store = connect(&url, &prefix).await;
+    let Some((url, prefix, store)) = store_for("fragment").await else {
+        return;
+    };
     let mut conn = raw(&url).await;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -484,16 +497,10 @@ async fn a_fragment_is_dead_to_load_update_delete_and_move() {
 /// session when the resent `RENAMENX` finds the old name gone.
 #[tokio::test]
 async fn a_move_run_twice_keeps_the_moved_session() {
-    let Some(url) = redis_url() else { return };
-    let prefix = unique_prefix("move-twice");
-    let store = connect(&url, &prefix).await;
-    let now = u64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("clock")
-            .as_millis(),
-    )
-    .expect("ms");
+    let Some((url, prefix, store)) = store_for("move-twice").await else {
+        return;
+    };
+    let now = now_ms();
     let (from, to) = (
         hyper_session::StoreKey::from_bytes([3; 32]),
         hyper_session::StoreKey::from_bytes([4; 32]),

@@ -5,6 +5,19 @@ use std::collections::HashMap;
 use hyper_session::store::{Record, Revoke, SessionStore, Update};
 use hyper_session::{StoreError, StoreKey};
 
+/// Stores a session with one value under `k`, created at `now`; returns
+/// its data.
+pub async fn a_good_session(
+    store: &impl SessionStore,
+    k: &StoreKey,
+    now: u64,
+) -> HashMap<String, String> {
+    let data = HashMap::from([("user".to_owned(), "\"ada\"".to_owned())]);
+    let record = Record::new(data.clone(), now, now, now + 60_000);
+    assert!(store.create(k, &record).await.expect("create"));
+    data
+}
+
 /// After rows were written straight into the table under `bad_json`
 /// (`data` that is not JSON) and `negative` (a negative expiry): loading
 /// either is `StoreError::Corrupt` naming the session's fingerprint and
