@@ -40,12 +40,7 @@ impl Handle {
         OsRng
             .try_fill_bytes(&mut bytes)
             .map_err(|e| SessionError::Random(e.to_string()))?;
-        let mut text = String::with_capacity(HANDLE_HEX);
-        for b in bytes {
-            text.push(char::from(HEX[usize::from(b >> 4)]));
-            text.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-        Ok(Self(text.into()))
+        Ok(Self(crate::id::hex(&bytes).into()))
     }
 
     /// A handle from its text (32 lowercase hex digits, as
@@ -63,8 +58,6 @@ impl Handle {
         &self.0
     }
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 impl fmt::Display for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -199,12 +192,7 @@ pub(crate) fn user_digest(user: &str) -> String {
         .chain_update(b"hyper-session user index\0")
         .chain_update(user.as_bytes())
         .finalize();
-    let mut hex = String::with_capacity(64);
-    for b in digest {
-        hex.push(char::from(HEX[usize::from(b >> 4)]));
-        hex.push(char::from(HEX[usize::from(b & 0xf)]));
-    }
-    hex
+    crate::id::hex(&digest)
 }
 
 #[cfg(test)]
