@@ -1,0 +1,189 @@
+//! The instruction budget of the request path, guarded: callgrind counts
+//! (through gungraun) of one request through a `#[with_session]` handler,
+//! in process (no sockets), for the four cases of `request_path.rs`, beside
+//! the same body without sessions (`bare`).
+//!
+//! SHA-256 compressions are not counted: valgrind's CPU has no SHA
+//! extensions, so they run in software there (about 3,500 instructions
+//! each, three per returning visitor), while the real CPU does one in a
+//! few dozen cycles. Callgrind stops counting inside `compress256`
+//! (`--toggle-collect`), so each case counts the work around them.
+//!
+//! A case that exceeds its [`BUDGET`] by more than 2 % fails the run
+//! (gungraun exits with code 3): `.ci/run` runs this. The session layer's
+//! own cost of a case is its count minus `bare`'s.
+//!
+//! ```text
+//! cargo install gungraun-runner --version 0.20.0   # once
+//! cargo bench -p hyper-session --bench instructions
+//! ```
+//!
+//! To change a budget on purpose (a feature that must cost more, or a
+//! saving to keep), edit [`BUDGET`] to the new count this prints, and say
+//! why in the commit.
+
+use std::convert::Infallible;
+use std::hint::black_box;
+
+use bytes::Bytes;
+use gungraun::{
+    library_benchmark, library_benchmark_group, main, Callgrind, EntryPoint, EventKind,
+    LibraryBenchmarkConfig,
+};
+use http::header::{HeaderValue, COOKIE, SET_COOKIE};
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper_session::{with_session, Session, SessionConfig, Sessions};
+use tokio::runtime::Runtime;
+
+/// Instructions per request, SHA-256 compressions excluded, as measured
+/// when the budget was last set.
+const BUDGET: [(&str, u64); 5] = [
+    ("bare", 3_764),
+    ("returning_reads", 10_202),
+    ("returning_writes", 13_162),
+    ("new_visitor_reads", 4_308),
+    ("new_visitor_writes", 10_316),
+];
+
+/// How far over its budget a case may go before the run fails.
+const TOLERANCE: f64 = 0.02;
+
+const CONFIG: SessionConfig = SessionConfig::DEFAULT.with_secure(false);
+const SECRET: &str = "benchmark secret, thirty-two bytes long";
+
+/// The handler body both variants share: read a counter, maybe write it.
+fn body(session: &mut Session, write: bool) -> Response<Full<Bytes>> {
+    let n = session
+        .get::<u64>("test_counter")
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    if write {
+        let _ = session.insert("test_counter", n + 1);
+    }
+    Response::new(Full::from(format!("{{\"test_counter\":{n}}}")))
+}
+
+#[with_session(config = CONFIG, manager = sessions)]
+async fn with_sessions(
+    req: Request<()>,
+    session: &mut Session,
+    sessions: &Sessions,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let write = req.uri().path() == "/write";
+    Ok(body(session, write))
+}
+
+async fn bare(req: Request<()>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let write = req.uri().path() == "/write";
+    Ok(body(&mut Session::detached(), write))
+}
+
+/// Everything a measured request needs, built (and warmed up) outside the
+/// measurement. Leaked: dropping a runtime is not part of a request.
+struct Case {
+    runtime: &'static Runtime,
+    sessions: &'static Sessions,
+    request: Request<()>,
+}
+
+fn request(path: &str, cookie: Option<&HeaderValue>) -> Request<()> {
+    let mut req = Request::get(path).body(()).expect("request");
+    if let Some(c) = cookie {
+        req.headers_mut().insert(COOKIE, c.clone());
+    }
+    req
+}
+
+/// A runtime and a manager whose store already holds sessions, after a
+/// few requests of every kind (first-use costs are not a request's), and
+/// the request to measure: a returning visitor's if `returning`.
+fn setup(path: &'static str, returning: bool) -> Case {
+    let runtime: &'static Runtime = Box::leak(Box::new(
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime"),
+    ));
+    let sessions: &'static Sessions = Box::leak(Box::new(
+        Sessions::builder().secret(SECRET).build().expect("manager"),
+    ));
+    let cookie = runtime.block_on(async {
+        let mut cookie = None;
+        for _ in 0..64 {
+            let response = with_sessions(request("/write", None), sessions)
+                .await
+                .expect("infallible");
+            let set = response.headers()[SET_COOKIE].to_str().expect("ascii");
+            let pair = set.split(';').next().expect("a name=value pair");
+            cookie = Some(HeaderValue::from_str(pair).expect("header"));
+        }
+        let cookie = cookie.expect("64 sessions");
+        for path in ["/read", "/write"] {
+            for _ in 0..8 {
+                let _ = with_sessions(request(path, Some(&cookie)), sessions).await;
+                let _ = with_sessions(request(path, None), sessions).await;
+                let _ = bare(request(path, None)).await;
+            }
+        }
+        cookie
+    });
+    Case {
+        runtime,
+        sessions,
+        request: request(path, returning.then_some(&cookie)),
+    }
+}
+
+fn budget(function: &str, case: &str) -> LibraryBenchmarkConfig {
+    let budget = BUDGET
+        .iter()
+        .find(|(name, _)| *name == case)
+        .map(|(_, n)| *n)
+        .expect("every case has a budget");
+    let limit = (budget as f64 * (1.0 + TOLERANCE)).floor() as u64;
+    let mut callgrind = Callgrind::default();
+    callgrind
+        // The toggles set by hand: counting runs in the measured function
+        // and stops inside each compression. The second toggle also starts
+        // counting inside the setup's compressions, so the counts are
+        // zeroed when the measured function starts.
+        .entry_point(EntryPoint::None)
+        .args([
+            "collect-atstart=no",
+            "toggle-collect=*::__gungraun_wrapper_mod::*",
+            "toggle-collect=sha2::sha256::compress256",
+            &format!("zero-before=instructions::{function}::__gungraun_wrapper_mod::{function}"),
+        ])
+        .hard_limits([(EventKind::Ir, limit)]);
+    let mut config = LibraryBenchmarkConfig::default();
+    config.tool(callgrind);
+    config
+}
+
+#[library_benchmark]
+#[bench::bare(args = ("/write", false), setup = setup, config = budget("bare_handler", "bare"))]
+fn bare_handler(case: Case) -> Response<Full<Bytes>> {
+    let response = case.runtime.block_on(bare(case.request));
+    black_box(response.expect("infallible"))
+}
+
+#[library_benchmark]
+#[bench::returning_reads(args = ("/read", true), setup = setup, config = budget("session_handler", "returning_reads"))]
+#[bench::returning_writes(args = ("/write", true), setup = setup, config = budget("session_handler", "returning_writes"))]
+#[bench::new_visitor_reads(args = ("/read", false), setup = setup, config = budget("session_handler", "new_visitor_reads"))]
+#[bench::new_visitor_writes(args = ("/write", false), setup = setup, config = budget("session_handler", "new_visitor_writes"))]
+fn session_handler(case: Case) -> Response<Full<Bytes>> {
+    let response = case
+        .runtime
+        .block_on(with_sessions(case.request, case.sessions));
+    black_box(response.expect("infallible"))
+}
+
+library_benchmark_group!(
+    name = request_path;
+    benchmarks = bare_handler, session_handler
+);
+
+main!(library_benchmark_groups = request_path);
