@@ -1,9 +1,8 @@
 //! Reading our cookie from a request and writing `Set-Cookie`.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use http::header::{HeaderMap, HeaderValue, COOKIE};
 
+use crate::base64url::{decode_32, encode_32};
 use crate::config::{SameSite, SessionConfig};
 use crate::id::{SessionId, ID_B64_LEN, ID_LEN};
 use crate::signing::{Keys, Verified, TAG_LEN};
@@ -94,26 +93,13 @@ fn verify(value: &[u8], name: &str, keys: &Keys) -> Option<([u8; ID_LEN], Verifi
     keys.verify(name, &id, &tag).map(|v| (id, v))
 }
 
-/// Decodes 43 base64url characters into 32 bytes, on the stack.
-/// The engine rejects non-canonical trailing bits, so each value has one spelling.
-fn decode_32(text: &[u8]) -> Option<[u8; 32]> {
-    // The engine's size estimate for 43 characters is 33 bytes.
-    let mut buf = [0u8; 33];
-    let n = URL_SAFE_NO_PAD.decode_slice(text, &mut buf).ok()?;
-    (n == 32).then(|| {
-        let mut out = [0u8; 32];
-        out.copy_from_slice(&buf[..32]);
-        out
-    })
-}
-
 /// The cookie value for `id`: `base64url(id) "." base64url(tag)`.
 pub(crate) fn value(id: &SessionId, config: &SessionConfig, keys: &Keys) -> String {
     let tag: [u8; TAG_LEN] = keys.sign(config.cookie_name(), id);
     let mut out = String::with_capacity(VALUE_LEN);
     id.encode_into(&mut out);
     out.push('.');
-    URL_SAFE_NO_PAD.encode_string(tag, &mut out);
+    encode_32(&tag, &mut out);
     out
 }
 

@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use rand::rngs::OsRng;
 use rand::TryRngCore as _;
 use sha2::{Digest, Sha256};
@@ -13,7 +11,7 @@ use crate::error::RequestError;
 /// Length of an id in bytes: 256 bits.
 pub(crate) const ID_LEN: usize = 32;
 /// Length of an id in base64url without padding.
-pub(crate) const ID_B64_LEN: usize = 43;
+pub(crate) const ID_B64_LEN: usize = crate::base64url::LEN_32;
 
 /// A 256-bit session id drawn from the operating system's CSPRNG.
 ///
@@ -75,7 +73,7 @@ impl SessionId {
 
     /// Base64url (no padding) text, as it stands in the cookie.
     pub(crate) fn encode_into(&self, out: &mut String) {
-        URL_SAFE_NO_PAD.encode_string(self.0, out);
+        crate::base64url::encode_32(&self.0, out);
     }
 
     /// The key the store files this session under.

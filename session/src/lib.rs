@@ -83,6 +83,7 @@
 
 #[cfg(feature = "axum")]
 pub mod axum;
+mod base64url;
 mod config;
 // Built for the crate's own unit tests too, so that `cargo test` checks the
 // memory store against the suite whatever features are on.

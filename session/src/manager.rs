@@ -15,6 +15,7 @@ use crate::id::{SessionId, StoreKey};
 use crate::owner::{Handle, Owner, SessionInfo};
 use crate::session::{Changes, Loaded, Plan, Session, DEFAULT_MAX_SESSION_BYTES};
 use crate::signing::{Keys, Secret, Verified};
+use crate::store::backend::Backend;
 use crate::store::capability::require;
 use crate::store::memory::MemoryStore;
 use crate::store::{DynStore, Record, Revoke, SessionStore, UserIndex};
@@ -45,9 +46,7 @@ pub struct Sessions {
 
 struct Inner {
     keys: Keys,
-    store: Box<dyn DynStore>,
-    /// Whether store calls can wait, and so run under `store_timeout`.
-    may_block: bool,
+    store: Backend,
     max_session_bytes: usize,
     max_cookie_len: usize,
     store_timeout: Duration,
@@ -334,7 +333,7 @@ impl Sessions {
                 continue;
             }
             loads += 1;
-            match self.call(inner.store.load(&key)).await? {
+            match inner.store.load(&key).await? {
                 Some(record) if !life.ended(record.created_at, record.expires_at, now_ms()) => {
                     found = Some((id.clone(), *verified, key, record));
                 }
@@ -413,26 +412,21 @@ impl Sessions {
                 tracing::debug!(session = %id.store_key().fingerprint(), "session created");
                 Ok(Some(self.issue(config, &id)))
             }
+            // Logins, renewals and logouts are rare beside plain requests:
+            // their futures are boxed, so that every request's future stays
+            // small to move.
             Plan::Destroy {
                 loaded,
                 others,
                 owner,
-            } => {
-                self.call(self.inner.store.delete(&loaded.key)).await?;
-                self.end_all(&others).await?;
-                if let Some(owner) = owner {
-                    self.forget(&owner, &loaded.key).await;
-                }
-                tracing::debug!(session = %loaded.key.fingerprint(), "session destroyed");
-                Ok(Some(cookie::removal(config)))
-            }
+            } => Box::pin(self.destroy(config, loaded, others, owner)).await,
             Plan::Save {
                 loaded,
                 changes,
                 cycle,
             } => {
                 if cycle || life.renewal_due(loaded.renewed_at, now) {
-                    return self.cycle(config, changes, &loaded, &life, now).await;
+                    return Box::pin(self.cycle(config, changes, &loaded, &life, now)).await;
                 }
                 let fresh = life.expires_at(loaded.created_at, now);
                 let refresh = life.refresh_due(loaded.expires_at, fresh);
@@ -449,9 +443,7 @@ impl Sessions {
                 };
                 if !changes.is_empty() || refresh {
                     let update = changes.update(expires_at, now);
-                    let saved = self
-                        .call(self.inner.store.update(&loaded.key, &update))
-                        .await?;
+                    let saved = self.inner.store.update(&loaded.key, &update).await?;
                     if !saved {
                         // Destroyed or expired while this request ran: a
                         // commit must not bring it back.
@@ -464,6 +456,24 @@ impl Sessions {
                 Ok(resend.then(|| self.issue(config, &loaded.id)))
             }
         }
+    }
+
+    /// Ends a stored session, and every other genuine id its request
+    /// carried.
+    async fn destroy(
+        &self,
+        config: &SessionConfig,
+        loaded: Loaded,
+        others: Vec<StoreKey>,
+        owner: Option<Owner>,
+    ) -> Result<Option<HeaderValue>, RequestError> {
+        self.inner.store.delete(&loaded.key).await?;
+        self.end_all(&others).await?;
+        if let Some(owner) = owner {
+            self.forget(&owner, &loaded.key).await;
+        }
+        tracing::debug!(session = %loaded.key.fingerprint(), "session destroyed");
+        Ok(Some(cookie::removal(config)))
     }
 
     /// Moves the session to a new id; the old one stops working at once.
@@ -483,7 +493,7 @@ impl Sessions {
         life: &Lifetime,
         now: u64,
     ) -> Result<Option<HeaderValue>, RequestError> {
-        let store = &*self.inner.store;
+        let store = &self.inner.store;
         let expires_at = life.expires_at(loaded.created_at, now);
         let moved = if let Some(mover) = store.capabilities().atomic_move() {
             let id = SessionId::generate()?;
@@ -496,13 +506,13 @@ impl Sessions {
             let record = changes.into_record(loaded.created_at, now, expires_at);
             let id = self.create(&record).await?;
             let to = id.store_key();
-            if self.call(store.delete(&loaded.key)).await? {
+            if store.delete(&loaded.key).await? {
                 Some(id)
             } else {
                 // The old session had ended: the copy must not outlive it.
                 // Its id was never sent to anyone, so even a failure here
                 // leaves nothing reachable.
-                self.call(store.delete(&to)).await?;
+                store.delete(&to).await?;
                 None
             }
         };
@@ -538,7 +548,7 @@ impl Sessions {
     /// Ends the sessions of the other genuine ids a request carried.
     async fn end_all(&self, keys: &[StoreKey]) -> Result<(), StoreError> {
         for key in keys {
-            self.call(self.inner.store.delete(key)).await?;
+            self.inner.store.delete(key).await?;
         }
         Ok(())
     }
@@ -549,7 +559,7 @@ impl Sessions {
         for _ in 0..3 {
             let id = SessionId::generate()?;
             let key: StoreKey = id.store_key();
-            if self.call(self.inner.store.create(&key, record)).await? {
+            if self.inner.store.create(&key, record).await? {
                 return Ok(id);
             }
         }
@@ -567,19 +577,12 @@ impl Sessions {
         cookie::issue(config, id, &self.inner.keys)
     }
 
-    /// Runs one store call under the store timeout, unless the store says
-    /// its calls never wait (the memory store), which saves the timer.
+    /// Runs a capability's store call under the store timeout.
     async fn call<T>(
         &self,
         fut: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        if !self.inner.may_block {
-            return fut.await;
-        }
-        let limit = self.inner.store_timeout;
-        tokio::time::timeout(limit, fut)
-            .await
-            .unwrap_or(Err(StoreError::Timeout(limit)))
+        self.inner.store.timed(fut).await
     }
 }
 
@@ -755,6 +758,10 @@ impl SessionsBuilder {
     /// [`BuildError::SecretRequired`] for a shared store without a secret.
     pub fn build(self) -> Result<Sessions, BuildError> {
         let store = self.store.unwrap_or_else(|| Box::new(MemoryStore::new()));
+        let store_timeout = self
+            .store_timeout
+            .unwrap_or(Sessions::DEFAULT_STORE_TIMEOUT);
+        let store = Backend::new(store, store_timeout);
         let current = match self.secret {
             Some(bytes) => Secret::new(bytes)?,
             None if store.is_shared() => return Err(BuildError::SecretRequired),
@@ -768,7 +775,6 @@ impl SessionsBuilder {
         Ok(Sessions {
             inner: Arc::new(Inner {
                 keys: Keys::new(&current, &older),
-                may_block: store.may_block(),
                 store,
                 max_session_bytes: self
                     .max_session_bytes
@@ -776,9 +782,7 @@ impl SessionsBuilder {
                 max_cookie_len: self
                     .max_cookie_len
                     .unwrap_or(Sessions::DEFAULT_MAX_COOKIE_LEN),
-                store_timeout: self
-                    .store_timeout
-                    .unwrap_or(Sessions::DEFAULT_STORE_TIMEOUT),
+                store_timeout,
             }),
         })
     }

@@ -6,6 +6,7 @@ use hmac::{Hmac, Mac};
 use rand::rngs::OsRng;
 use rand::TryRngCore as _;
 use sha2::Sha256;
+use subtle::ConstantTimeEq as _;
 
 use crate::error::BuildError;
 use crate::id::{SessionId, ID_LEN};
@@ -103,18 +104,27 @@ impl Keys {
         tag_bytes: &[u8; TAG_LEN],
     ) -> Option<Verified> {
         self.macs.iter().enumerate().find_map(|(i, mac)| {
-            tag(mac, cookie_name, id)
-                .verify_slice(tag_bytes)
-                .ok()
-                .map(|()| {
-                    if i == 0 {
-                        Verified::Current
-                    } else {
-                        Verified::Rotated
-                    }
-                })
+            let expected: [u8; TAG_LEN] = tag(mac, cookie_name, id).finalize().into_bytes().into();
+            bool::from(words(&expected).ct_eq(&words(tag_bytes))).then_some(if i == 0 {
+                Verified::Current
+            } else {
+                Verified::Rotated
+            })
         })
     }
+}
+
+/// A tag as four words: `subtle` compares them in constant time as it does
+/// bytes, in a quarter of the steps (it spent more on 32 single bytes than
+/// the rest of the check, `benches/instructions.rs`).
+fn words(tag: &[u8; TAG_LEN]) -> [u64; TAG_LEN / 8] {
+    let mut words = [0u64; TAG_LEN / 8];
+    for (word, bytes) in words.iter_mut().zip(tag.chunks_exact(8)) {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(bytes);
+        *word = u64::from_ne_bytes(eight);
+    }
+    words
 }
 
 /// HMAC over `len(name) || name || id`: the length prefix keeps the message

@@ -23,6 +23,8 @@ mod user_index;
 const DEFAULT_CAPACITY: usize = 1_000_000;
 const DEFAULT_MAX_BYTES: usize = 256 * 1024 * 1024;
 const SHARDS: usize = 64;
+/// Sessions each shard has room for before it first grows.
+const ROOM_PER_SHARD: usize = 128;
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// Entries of one shard looked at to choose one to evict.
 const EVICTION_SAMPLE: usize = 8;
@@ -174,11 +176,16 @@ impl MemoryStore {
     pub fn with_capacity(capacity: usize) -> Self {
         let capacity = capacity.clamp(1, u32::MAX as usize);
         let seed = random_seed();
+        // Room for the first sessions of each shard from the start: no
+        // shard grows (a reallocation and a copy under its lock) until the
+        // store holds thousands, and a request costs the same whichever
+        // shard its session falls in (`benches/instructions.rs`).
+        let room = (capacity / SHARDS).clamp(1, ROOM_PER_SHARD);
         let shards = (0..SHARDS)
             .map(|i| {
                 Mutex::new(Shard {
-                    index: HashMap::default(),
-                    slots: Vec::new(),
+                    index: HashMap::with_capacity_and_hasher(room, Default::default()),
+                    slots: Vec::with_capacity(room),
                     rng: splitmix64(seed ^ i as u64) | 1,
                 })
             })

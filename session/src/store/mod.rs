@@ -19,6 +19,7 @@ use std::pin::Pin;
 use crate::error::StoreError;
 use crate::id::StoreKey;
 
+pub(crate) mod backend;
 pub(crate) mod capability;
 pub mod memory;
 #[cfg(feature = "postgres")]
@@ -396,6 +397,8 @@ pub(crate) trait DynStore: Send + Sync {
     fn is_shared(&self) -> bool;
     fn may_block(&self) -> bool;
     fn capabilities(&self) -> Capabilities<'_>;
+    /// The memory store itself, if this is one (see [`backend`]).
+    fn into_memory(self: Box<Self>) -> Result<memory::MemoryStore, Box<dyn DynStore>>;
 }
 
 impl<S: SessionStore> DynStore for S {
@@ -427,5 +430,8 @@ impl<S: SessionStore> DynStore for S {
     }
     fn capabilities(&self) -> Capabilities<'_> {
         SessionStore::capabilities(self)
+    }
+    fn into_memory(self: Box<Self>) -> Result<memory::MemoryStore, Box<dyn DynStore>> {
+        backend::into_memory(*self).map_err(|store| Box::new(store) as Box<dyn DynStore>)
     }
 }

@@ -1,0 +1,117 @@
+//! The manager's handle on its store: the memory store called directly,
+//! any other store through `dyn`, under the store timeout.
+//!
+//! The memory store is the default and the one the benchmarks measure;
+//! calling it through `dyn` cost a boxed future per call and a larger
+//! request future to move around (`benches/instructions.rs`). Its calls
+//! never wait, so they need no timer either.
+
+use std::any::Any;
+use std::future::Future;
+use std::time::Duration;
+
+use crate::error::StoreError;
+use crate::id::StoreKey;
+use crate::store::memory::MemoryStore;
+use crate::store::{Capabilities, DynStore, Record, SessionStore, Update};
+
+pub(crate) enum Backend {
+    Memory(MemoryStore),
+    Dyn {
+        store: Box<dyn DynStore>,
+        /// Whether calls can wait, and so run under `timeout`.
+        may_block: bool,
+        timeout: Duration,
+    },
+}
+
+impl Backend {
+    pub(crate) fn new(store: Box<dyn DynStore>, timeout: Duration) -> Self {
+        match store.into_memory() {
+            Ok(memory) => Self::Memory(memory),
+            Err(store) => Self::Dyn {
+                may_block: store.may_block(),
+                store,
+                timeout,
+            },
+        }
+    }
+
+    pub(crate) fn is_shared(&self) -> bool {
+        match self {
+            Self::Memory(m) => SessionStore::is_shared(m),
+            Self::Dyn { store, .. } => store.is_shared(),
+        }
+    }
+
+    pub(crate) fn capabilities(&self) -> Capabilities<'_> {
+        match self {
+            Self::Memory(m) => SessionStore::capabilities(m),
+            Self::Dyn { store, .. } => store.capabilities(),
+        }
+    }
+
+    pub(crate) async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
+        match self {
+            Self::Memory(m) => SessionStore::load(m, key).await,
+            Self::Dyn { store, .. } => self.timed(store.load(key)).await,
+        }
+    }
+
+    pub(crate) async fn create(&self, key: &StoreKey, record: &Record) -> Result<bool, StoreError> {
+        match self {
+            Self::Memory(m) => SessionStore::create(m, key, record).await,
+            Self::Dyn { store, .. } => self.timed(store.create(key, record)).await,
+        }
+    }
+
+    pub(crate) async fn update(
+        &self,
+        key: &StoreKey,
+        update: &Update<'_>,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Self::Memory(m) => SessionStore::update(m, key, update).await,
+            Self::Dyn { store, .. } => self.timed(store.update(key, update)).await,
+        }
+    }
+
+    pub(crate) async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
+        match self {
+            Self::Memory(m) => SessionStore::delete(m, key).await,
+            Self::Dyn { store, .. } => self.timed(store.delete(key)).await,
+        }
+    }
+
+    /// Runs one store call (a capability's too) under the store timeout,
+    /// unless the store says its calls never wait. The timer lives in a
+    /// box of its own, so that it does not enlarge every request's future.
+    pub(crate) async fn timed<T>(
+        &self,
+        fut: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match self {
+            Self::Dyn {
+                may_block: true,
+                timeout,
+                ..
+            } => Box::pin(tokio::time::timeout(*timeout, fut))
+                .await
+                .unwrap_or(Err(StoreError::Timeout(*timeout))),
+            _ => fut.await,
+        }
+    }
+}
+
+/// Takes the memory store out of a boxed store, if that is what it is.
+pub(crate) fn into_memory<S: SessionStore>(store: S) -> Result<MemoryStore, S> {
+    let mut slot = Some(store);
+    let memory = (&mut slot as &mut dyn Any)
+        .downcast_mut::<Option<MemoryStore>>()
+        .and_then(Option::take);
+    match (memory, slot) {
+        (Some(memory), _) => Ok(memory),
+        (None, Some(store)) => Err(store),
+        (None, None) => unreachable!("the slot is emptied only when it held a memory store"),
+    }
+}
