@@ -442,7 +442,8 @@ impl Sessions {
                     fresh.min(loaded.expires_at)
                 };
                 if !changes.is_empty() || refresh {
-                    let update = changes.update(expires_at, now);
+                    let mut update = changes.update(expires_at, now);
+                    update.expiry_moved = expires_at != loaded.expires_at;
                     let saved = self.inner.store.update(&loaded.key, &update).await?;
                     if !saved {
                         // Destroyed or expired while this request ran: a

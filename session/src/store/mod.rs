@@ -125,6 +125,11 @@ pub struct Update<'a> {
     pub remove: Vec<&'a str>,
     /// The new end of the session, in ms since the Unix epoch.
     pub expires_at: u64,
+    /// Whether `expires_at` may differ from the stored end. `false` when
+    /// the manager knows it unchanged (a write between two expiry
+    /// refreshes), so that a store keeping the end in two places (Redis:
+    /// a field and the key's TTL) need not write either.
+    pub expiry_moved: bool,
     /// A new `renewed_at`, when the id changes (a move); `None` keeps it.
     pub renewed_at: Option<u64>,
     /// When this request wrote the session: the record's new `seen_at`.
@@ -157,6 +162,7 @@ impl<'a> Update<'a> {
     pub(crate) fn at(expires_at: u64, now: u64) -> Self {
         Self {
             expires_at,
+            expiry_moved: true,
             seen_at: now,
             ..Self::default()
         }

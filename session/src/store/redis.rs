@@ -966,8 +966,8 @@ impl SessionStore for RedisStore {
             return Ok(false);
         }
         // A signed-in session's new expiry must not outlast its index
-        // entry: one more command, on signed-in writes only.
-        if let (Some(owner), None) = (update.owner, update.new_owner()) {
+        // entry: one more command, on signed-in writes that move it.
+        if let (Some(owner), None, true) = (update.owner, update.new_owner(), update.expiry_moved) {
             self.index_touch(owner, None, update.expires_at).await?;
         }
         Ok(true)
@@ -1145,7 +1145,11 @@ fn write_changes(batch: &mut Batch, name: &str, update: &Update<'_>) {
     if !remove.is_empty() {
         batch.cmd("HDEL").arg(name).arg(remove);
     }
-    batch.cmd("PEXPIREAT").arg(name).arg(update.expires_at);
+    // Between two expiry refreshes the end stays where it is: a plain
+    // commit is then two commands, the write and the liveness check.
+    if update.expiry_moved {
+        batch.cmd("PEXPIREAT").arg(name).arg(update.expires_at);
+    }
     batch.answer("HEXISTS").arg(name).arg(CREATED);
 }
 
@@ -1154,7 +1158,9 @@ fn write_changes(batch: &mut Batch, name: &str, update: &Update<'_>) {
 /// those it removes.
 fn changes(update: &Update<'_>) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let mut set = Vec::with_capacity(4 + 2 * update.set.len());
-    push_meta(&mut set, EXPIRES, update.expires_at);
+    if update.expiry_moved {
+        push_meta(&mut set, EXPIRES, update.expires_at);
+    }
     push_meta(&mut set, SEEN, update.seen_at);
     for (field, value) in &update.set {
         set.push(data_field(field));
