@@ -30,6 +30,7 @@ use crate::config::SessionConfig;
 use crate::expiry::now_ms;
 use crate::id::{SessionId, StoreKey};
 use crate::owner::{Owner, SessionInfo};
+use crate::store::SessionData;
 use crate::store::{
     AtomicMove, BoxFuture, Capabilities, Record, Revoke, SessionStore, Update, UserIndex,
 };
@@ -605,7 +606,7 @@ async fn logout_is_final<S: SessionStore>(store: Arc<S>, with_move: bool) {
         let now = now_ms();
         // Issued two minutes ago, so that `renewing` wants a new id.
         let record = Record::new(
-            HashMap::from([("secret".to_owned(), "\"pre-logout\"".to_owned())]),
+            SessionData::from_iter([("secret".to_owned(), "\"pre-logout\"".to_owned())]),
             now - 120_000,
             now - 120_000,
             now + 60_000,

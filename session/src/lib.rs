@@ -91,6 +91,7 @@ mod config;
 pub mod conformance;
 mod cookie;
 pub mod csrf;
+mod data;
 mod error;
 mod expiry;
 mod flash;

@@ -1,12 +1,12 @@
 //! The session a handler sees: typed values with per-key change tracking.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::data::SessionData;
 use crate::error::SessionError;
 use crate::id::{Fingerprint, SessionId, StoreKey};
 use crate::owner::{check_len, Handle, Owner, MAX_LABEL_BYTES};
@@ -33,7 +33,7 @@ use crate::store::{Record, Update};
 /// # Ok::<(), hyper_session::SessionError>(())
 /// ```
 pub struct Session {
-    data: HashMap<String, String>,
+    data: SessionData,
     /// Keys inserted, replaced or removed by this request.
     changed: Vec<String>,
     /// Bytes of keys plus serialized values, checked against `max_bytes`.
@@ -98,11 +98,16 @@ impl Session {
     /// # Ok::<(), hyper_session::SessionError>(())
     /// ```
     pub fn detached() -> Self {
-        Self::with_origin(Origin::Detached, HashMap::new(), DEFAULT_MAX_SESSION_BYTES)
+        Self::with_origin(
+            Origin::Detached,
+            SessionData::default(),
+            DEFAULT_MAX_SESSION_BYTES,
+        )
     }
 
     pub(crate) fn new_visitor(max_bytes: usize, stale: bool, others: Vec<StoreKey>) -> Self {
-        let mut session = Self::with_origin(Origin::New { stale }, HashMap::new(), max_bytes);
+        let mut session =
+            Self::with_origin(Origin::New { stale }, SessionData::default(), max_bytes);
         session.others = others;
         session
     }
@@ -119,7 +124,7 @@ impl Session {
         session
     }
 
-    fn with_origin(origin: Origin, data: HashMap<String, String>, max_bytes: usize) -> Self {
+    fn with_origin(origin: Origin, data: SessionData, max_bytes: usize) -> Self {
         let size = data.iter().map(|(k, v)| k.len() + v.len()).sum();
         Self {
             data,
@@ -589,7 +594,7 @@ pub(crate) enum Plan {
 /// The data of a stored session after the handler, and which keys changed.
 #[derive(Debug)]
 pub(crate) struct Changes {
-    data: HashMap<String, String>,
+    data: SessionData,
     changed: Vec<String>,
     owner: Option<Owner>,
     owner_changed: bool,
@@ -671,7 +676,7 @@ mod tests {
 
     #[test]
     fn the_size_limit_refuses_and_leaves_the_session_unchanged() {
-        let mut s = Session::with_origin(Origin::New { stale: false }, HashMap::new(), 20);
+        let mut s = Session::with_origin(Origin::New { stale: false }, SessionData::default(), 20);
         s.insert("k", "short").expect("fits");
         let err = s.insert("big", "x".repeat(30)).expect_err("too big");
         assert!(
@@ -685,7 +690,7 @@ mod tests {
 
     #[test]
     fn a_session_over_the_limit_may_shrink_but_not_grow() {
-        let data = HashMap::from([("big".to_owned(), "x".repeat(40))]);
+        let data = SessionData::from_iter([("big".to_owned(), "x".repeat(40))]);
         let mut s = Session::with_origin(Origin::New { stale: false }, data, 20);
         assert!(s.insert("more", 1).is_err(), "growing past the limit");
         s.insert("big", "small").expect("shrinking is allowed");

@@ -13,13 +13,12 @@ mod pg_env;
 #[path = "../../tests/common/pg_proxy.rs"]
 mod pg_proxy;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderValue, COOKIE};
 use hyper_session::sqlx::{self, Executor as _, Row as _};
-use hyper_session::store::{Record, SessionStore};
+use hyper_session::store::{Record, SessionData, SessionStore};
 use hyper_session::{PgStore, SessionConfig, Sessions, StoreKey};
 
 #[path = "shared/sql_checks.rs"]
@@ -490,7 +489,10 @@ async fn a_sweep_deletes_at_most_1000_rows_per_statement_and_keeps_live_sessions
         .expect("connect through the proxy");
     let store = PgStore::builder().no_background_sweep().pool(through);
     assert!(store
-        .create(&live, &Record::new(HashMap::new(), t, t, t + 60_000))
+        .create(
+            &live,
+            &Record::new(SessionData::default(), t, t, t + 60_000)
+        )
         .await
         .expect("create"));
     proxy.take();

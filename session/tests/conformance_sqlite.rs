@@ -4,12 +4,11 @@
 //! directory of its own, removed at the end.
 #![cfg(all(feature = "sqlite", feature = "conformance"))]
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper_session::sqlx::{self, Row as _};
-use hyper_session::store::{Record, SessionStore, Update};
+use hyper_session::store::{Record, SessionData, SessionStore, Update};
 use hyper_session::{SqliteStore, StoreError, StoreKey};
 
 #[path = "shared/sql_checks.rs"]
@@ -206,7 +205,10 @@ async fn a_sweep_deletes_at_most_1000_rows_per_statement_and_keeps_live_sessions
     let live = key(1);
     let t = now();
     assert!(store
-        .create(&live, &Record::new(HashMap::new(), t, t, t + 60_000))
+        .create(
+            &live,
+            &Record::new(SessionData::default(), t, t, t + 60_000)
+        )
         .await
         .expect("create"));
     statements_on(table);
@@ -344,7 +346,7 @@ async fn a_database_locked_past_busy_timeout_fails_the_call_instead_of_hanging()
     let t = now();
     let k = key(3);
     assert!(store
-        .create(&k, &Record::new(HashMap::new(), t, t, t + 60_000))
+        .create(&k, &Record::new(SessionData::default(), t, t, t + 60_000))
         .await
         .expect("create"));
     // Another process holds the write lock.

@@ -1,7 +1,6 @@
 //! Issue 10, finding 2: a flood of new visitors must not push out the
 //! users who come back, and the memory store holds what it was given.
 
-use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::header::{HeaderMap, HeaderValue, COOKIE};
@@ -27,7 +26,9 @@ fn now_ms() -> u64 {
 /// the users' (a fresh session expires last).
 fn record(n: u64) -> Record {
     let now = now_ms();
-    let data = HashMap::from([("test_counter".to_owned(), n.to_string())]);
+    let data = [("test_counter".to_owned(), n.to_string())]
+        .into_iter()
+        .collect();
     Record::new(data, now, now, now + 3_600_000 + n)
 }
 

@@ -505,7 +505,9 @@ async fn a_move_run_twice_keeps_the_moved_session() {
         hyper_session::StoreKey::from_bytes([3; 32]),
         hyper_session::StoreKey::from_bytes([4; 32]),
     );
-    let data = [("user".to_owned(), "\"ada\"".to_owned())].into();
+    let data = [("user".to_owned(), "\"ada\"".to_owned())]
+        .into_iter()
+        .collect();
     assert!(store
         .create(&from, &Record::new(data, now, now, now + 60_000))
         .await

@@ -3,7 +3,6 @@
 //! [`UserIndex`](crate::store::UserIndex): through a manager, with the
 //! store's atomic move and with the manager's create/delete path.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use crate::__bench::cookie_header;
 use crate::expiry::now_ms;
 use crate::id::SessionId;
 use crate::owner::Owner;
+use crate::store::SessionData;
 use crate::store::{Record, SessionStore};
 use crate::{Handle, Session, Sessions};
 
@@ -138,8 +138,13 @@ async fn listing_follows_the_session<S: SessionStore>(
     let id = SessionId::generate().expect("OS random");
     let now = now_ms();
     let owner = Owner::new(user.clone(), handle_a.clone(), None);
-    let old = Record::new(HashMap::new(), now - 120_000, now - 120_000, now + 60_000)
-        .with_owner(Some(owner));
+    let old = Record::new(
+        SessionData::default(),
+        now - 120_000,
+        now - 120_000,
+        now + 60_000,
+    )
+    .with_owner(Some(owner));
     assert!(probe.create(&id.store_key(), &old).await.expect("create"));
     let (renewed_handle, renewing) = (handle_a.clone(), CONFIG.with_renew_after(60));
     let s = sessions
@@ -185,11 +190,8 @@ async fn expired_sessions_are_not_listed<S: SessionStore>(
     let user = fresh_user("expiry");
     let handle = Handle::generate().expect("OS random");
     let now = now_ms();
-    let record = Record::new(HashMap::new(), now, now, now + 300).with_owner(Some(Owner::new(
-        user.clone(),
-        handle.clone(),
-        None,
-    )));
+    let record = Record::new(SessionData::default(), now, now, now + 300)
+        .with_owner(Some(Owner::new(user.clone(), handle.clone(), None)));
     let key = SessionId::generate().expect("OS random").store_key();
     assert!(probe.create(&key, &record).await.expect("create"));
     assert_eq!(handles(sessions, &user).await, vec![handle.clone()]);
@@ -326,7 +328,12 @@ async fn a_renewal_racing_the_sign_in<S: SessionStore>(
     let user = fresh_user("stale");
     let id = SessionId::generate().expect("OS random");
     let now = now_ms();
-    let old = Record::new(HashMap::new(), now - 120_000, now - 120_000, now + 60_000);
+    let old = Record::new(
+        SessionData::default(),
+        now - 120_000,
+        now - 120_000,
+        now + 60_000,
+    );
     assert!(probe.create(&id.store_key(), &old).await.expect("create"));
     let cookie = signed_cookie(sessions, &id);
     let renewing = CONFIG.with_renew_after(60);

@@ -993,6 +993,8 @@ impl Hasher for KeyHasher {
 mod tests {
     use sha2::{Digest, Sha256};
 
+    use crate::store::SessionData;
+
     use super::*;
 
     /// The shared suite, here rather than in `tests/` so that it runs
@@ -1047,7 +1049,7 @@ mod tests {
 
     fn record(expires_at: u64) -> Record {
         Record::new(
-            HashMap::from([("k".to_owned(), "1".to_owned())]),
+            SessionData::from_iter([("k".to_owned(), "1".to_owned())]),
             0,
             0,
             expires_at,
@@ -1190,7 +1192,7 @@ mod tests {
     async fn the_byte_budget_holds_and_returning_sessions_survive() {
         let value = format!("\"{}\"", "x".repeat(60));
         let sized = |n: u64| Record {
-            data: HashMap::from([("v".to_owned(), value.clone())]),
+            data: SessionData::from_iter([("v".to_owned(), value.clone())]),
             expires_at: far() + n,
             ..Record::default()
         };
@@ -1231,7 +1233,7 @@ mod tests {
         }
         let before = store.bytes();
         let huge = Record {
-            data: HashMap::from([("v".to_owned(), "x".repeat(300))]),
+            data: SessionData::from_iter([("v".to_owned(), "x".repeat(300))]),
             ..record(far())
         };
         let err = store
@@ -1279,7 +1281,7 @@ mod tests {
         let store = MemoryStore::new().with_max_session_bytes(100);
         let k = key(1);
         let original = Record {
-            data: HashMap::from([("a".to_owned(), "x".repeat(59))]), // 60 bytes
+            data: SessionData::from_iter([("a".to_owned(), "x".repeat(59))]), // 60 bytes
             ..record(far())
         };
         assert!(store.create(&k, &original).await.expect("memory"));
@@ -1315,7 +1317,7 @@ mod tests {
         };
         assert!(store.update(&k, &fit).await.expect("memory"));
         let too_big = Record {
-            data: HashMap::from([("a".to_owned(), "x".repeat(100))]),
+            data: SessionData::from_iter([("a".to_owned(), "x".repeat(100))]),
             ..record(far())
         };
         assert!(matches!(
@@ -1331,7 +1333,7 @@ mod tests {
     #[test]
     fn the_size_check_predicts_the_merge() {
         let base = Record {
-            data: HashMap::from([
+            data: SessionData::from_iter([
                 ("a".to_owned(), "1".to_owned()),
                 ("bb".to_owned(), "22".to_owned()),
             ]),

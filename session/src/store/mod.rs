@@ -12,7 +12,6 @@
 //! live one. A logout, once answered, is therefore final: no later commit,
 //! renewal or `cycle_id` of the same session brings its data back.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -34,6 +33,7 @@ pub mod sqlite;
 mod sweeper;
 pub(crate) mod url;
 
+pub use crate::data::{DataHasher, SessionData};
 pub use crate::owner::{Owner, SessionInfo};
 pub use capability::{AtomicMove, Capabilities, Revoke, Sweep, UserIndex};
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
@@ -51,7 +51,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 #[non_exhaustive]
 pub struct Record {
     /// Keys and their values serialized as JSON text.
-    pub data: HashMap<String, String>,
+    pub data: SessionData,
     /// When the session was created, in ms since the Unix epoch; the
     /// absolute timeout counts from here, across id changes.
     pub created_at: u64,
@@ -73,19 +73,13 @@ impl Record {
     /// Unix epoch).
     ///
     /// ```
-    /// use std::collections::HashMap;
-    /// use hyper_session::store::Record;
+    /// use hyper_session::store::{Record, SessionData};
     ///
-    /// let data = HashMap::from([("user".to_owned(), "\"ada\"".to_owned())]);
+    /// let data = SessionData::from_iter([("user".to_owned(), "\"ada\"".to_owned())]);
     /// let record = Record::new(data, 1_000, 1_000, 61_000);
     /// assert_eq!(record.expires_at, 61_000);
     /// ```
-    pub fn new(
-        data: HashMap<String, String>,
-        created_at: u64,
-        renewed_at: u64,
-        expires_at: u64,
-    ) -> Self {
+    pub fn new(data: SessionData, created_at: u64, renewed_at: u64, expires_at: u64) -> Self {
         Self {
             data,
             created_at,

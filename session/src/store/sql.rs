@@ -18,13 +18,12 @@
 //! key: `{"theme":"\"dark\"","cart":null}`. Both databases apply it in the
 //! `UPDATE` itself, so a commit is one statement and never reads first.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use crate::error::StoreError;
 use crate::id::StoreKey;
 use crate::owner::{Handle, Owner, SessionInfo};
-use crate::store::{Record, Revoke, Update};
+use crate::store::{Record, Revoke, SessionData, Update};
 
 /// Rows deleted by one sweep statement, at most: a sweep of a million
 /// expired sessions is a thousand short statements, none of which holds
@@ -112,7 +111,7 @@ impl fmt::Debug for TableName {
 }
 
 /// The `data` column for a new session's record.
-pub(crate) fn encode_data(data: &HashMap<String, String>) -> String {
+pub(crate) fn encode_data(data: &SessionData) -> String {
     // A map of strings to strings serializes to exactly the layout above;
     // serde_json cannot fail on it.
     serde_json::to_string(data).unwrap_or_else(|_| "{}".to_owned())
@@ -213,7 +212,7 @@ impl Row {
     /// session by its fingerprint (never its data): `data` that is not our
     /// JSON layout, or a negative timestamp.
     pub(crate) fn into_record(self, key: &StoreKey) -> Result<Record, StoreError> {
-        let data: HashMap<String, String> = serde_json::from_str(&self.data).map_err(|_| {
+        let data: SessionData = serde_json::from_str(&self.data).map_err(|_| {
             corrupt(
                 key,
                 "column `data` is not a JSON object of strings; another program wrote it",
@@ -308,7 +307,7 @@ mod tests {
     #[test]
     fn data_round_trips_exactly() {
         let nested = r#"{"a":{"b":1,"c":[1,2]},"s":"nul \u0000 and \"quotes\""}"#;
-        let data = HashMap::from([
+        let data = SessionData::from_iter([
             ("n".to_owned(), nested.to_owned()),
             ("num".to_owned(), "1.50".to_owned()),
             ("k.with\"odd$chars".to_owned(), "true".to_owned()),

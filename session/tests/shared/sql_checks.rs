@@ -1,18 +1,12 @@
 //! Checks the PostgreSQL and SQLite store tests share.
 
-use std::collections::HashMap;
-
-use hyper_session::store::{Record, Revoke, SessionStore, Update};
+use hyper_session::store::{Record, Revoke, SessionData, SessionStore, Update};
 use hyper_session::{StoreError, StoreKey};
 
 /// Stores a session with one value under `k`, created at `now`; returns
 /// its data.
-pub async fn a_good_session(
-    store: &impl SessionStore,
-    k: &StoreKey,
-    now: u64,
-) -> HashMap<String, String> {
-    let data = HashMap::from([("user".to_owned(), "\"ada\"".to_owned())]);
+pub async fn a_good_session(store: &impl SessionStore, k: &StoreKey, now: u64) -> SessionData {
+    let data = SessionData::from_iter([("user".to_owned(), "\"ada\"".to_owned())]);
     let record = Record::new(data.clone(), now, now, now + 60_000);
     assert!(store.create(k, &record).await.expect("create"));
     data
@@ -26,7 +20,7 @@ pub async fn a_good_session(
 pub async fn corrupt_rows_are_errors(
     store: &impl SessionStore,
     [good, bad_json, negative]: [&StoreKey; 3],
-    data: HashMap<String, String>,
+    data: SessionData,
     now: u64,
 ) {
     for k in [bad_json, negative] {
@@ -68,7 +62,7 @@ pub async fn every_statement(
     ada_sessions: usize,
 ) {
     let t = u64::try_from(std::time::UNIX_EPOCH.elapsed().expect("clock").as_millis()).expect("ms");
-    let r = Record::new(HashMap::new(), t, t, t + 60_000);
+    let r = Record::new(SessionData::default(), t, t, t + 60_000);
     store.create(k, &r).await.expect("create");
     store.load(k).await.expect("load");
     store
@@ -107,7 +101,7 @@ pub async fn any_json_value_round_trips(store: &impl SessionStore, k: &StoreKey)
         "[]",
         r#""'; DROP TABLE hyper_sessions; --""#,
     ];
-    let data: HashMap<String, String> = values
+    let data: SessionData = values
         .iter()
         .enumerate()
         .map(|(i, v)| (format!("k{i}.with \"odd\" $chars[0]"), (*v).to_owned()))
