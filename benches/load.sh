@@ -5,6 +5,8 @@
 #   tower = the same endpoint on tower-sessions, same cookie options
 #   oursax = examples/axum.rs (axum Router + our SessionLayer)
 #   towerax = the same endpoint on axum + tower-sessions (benches/twins axum_twin)
+#   actix = the same endpoint on actix-web + actix-session (Redis runs only:
+#           actix-session has no server-side memory or SQL store)
 # Each server is pinned to one core (SERVER_CPU) with one tokio worker; the
 # load generator (benches/twins/src/bin/loadgen.rs) runs on the other core.
 # Two modes: `returning` (each connection is one client keeping its cookie)
@@ -149,13 +151,15 @@ for round in $(seq "$ROUNDS"); do
         run tower "$mode" "$TWINS/tower_twin"
         run oursax "$mode" "$OURS_AXUM"
         run towerax "$mode" "$TWINS/axum_twin"
+        if [[ $STORE == redis://* ]]; then run actix "$mode" "$TWINS/actix_twin"; fi
     done
 done
 printf '%-7s %-9s %8s %7s %7s %5s %9s %7s %6s %10s\n' server mode req/s p50_us p99_us cpu req/core-s cmd/req errors kinsn/req
 # Medians over the rounds, column by column.
 for mode in returning new; do
-    for name in bare ours tower oursax towerax; do
+    for name in bare ours tower oursax towerax actix; do
         row=$(awk -v n="$name" -v m="$mode" '$1 == n && $2 == m' "$RESULTS")
+        [[ -n $row ]] || continue
         median() { cut -d' ' -f"$1" <<<"$row" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
         printf '%-7s %-9s %8s %7s %7s %5s %9s %7s %6s %10s\n' "$name" "$mode" "$(median 3)" "$(median 4)" \
             "$(median 5)" "$(median 6)" "$(median 7)" "$(median 8)" "$(median 9)" "$(median 10)"
@@ -171,8 +175,9 @@ awk '$1 == "bare" {rps[$2] = $3; core[$2] = $7; ins[$2] = $10; next}
      {printf "%s %s %.3f %.3f %s\n", $1, $2, $3 / rps[$2], $7 / core[$2], ($10 > 0 ? sprintf("%.3f", ins[$2] / $10) : "-")}' \
     "$RESULTS" >"$RESULTS.ratios"
 for mode in returning new; do
-    for name in ours tower oursax towerax; do
+    for name in ours tower oursax towerax actix; do
         row=$(awk -v n="$name" -v m="$mode" '$1 == n && $2 == m' "$RESULTS.ratios")
+        [[ -n $row ]] || continue
         median() { cut -d' ' -f"$1" <<<"$row" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
         printf '  %-7s %-9s %5.2f  %10.2f  %15s\n' "$name" "$mode" "$(median 3)" "$(median 4)" "$(median 5)"
     done
