@@ -25,7 +25,8 @@
 # of them alike; the table shows the median of the rounds: req/s, p50, p99,
 # the server's CPU share, req/s per server-core-second, and the ratios to
 # bare hyper. With Redis, also Redis commands per request from INFO
-# commandstats (those a Lua script runs count too). Round trips are not
+# commandstats (those a Lua script runs count too), and Redis's CPU time per
+# request from the same statistics. Round trips are not
 # visible there (a pipeline is several commands in one): they are asserted
 # by session/tests/redis_store.rs through a recording proxy.
 #
@@ -115,12 +116,15 @@ run() {
         insns=$(awk -F, -v r="$requests_done" '/instructions/ {s += $1} END {printf "%.0f", (r > 0 ? s / r / 1000 : 0)}' "$perf_out")
     fi
     rm -f "$perf_out"
-    local cmds="-"
+    local cmds="-" redis_us="-"
     if [[ $STORE == redis://* ]]; then
-        local total requests
-        total=$(redis-cli -u "$STORE" INFO commandstats | awk -F'[=,:]' '/^cmdstat_/ && !/^cmdstat_(info|config|ping|client|hello|select):/ {s += $3} END {print s+0}')
+        local stats total usec requests
+        stats=$(redis-cli -u "$STORE" INFO commandstats | awk -F'[=,:]' '/^cmdstat_/ && !/^cmdstat_(info|config|ping|client|hello|select):/ {c += $3; u += $5} END {print c+0, u+0}')
+        read -r total usec <<<"$stats"
         requests=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$line")
         cmds=$(awk -v t="$total" -v r="$requests" 'BEGIN {printf "%.2f", t / r}')
+        # Redis's own CPU time per request, as its command statistics count it.
+        redis_us=$(awk -v u="$usec" -v r="$requests" 'BEGIN {printf "%.2f", u / r}')
     fi
     kill "$pid"; wait "$pid" 2>/dev/null || true
     if [[ -n $PG_ADMIN ]]; then
@@ -139,7 +143,7 @@ run() {
     cpu=$(awk -v d=$((after - before)) -v t="$TICKS" -v s="$DURATION" 'BEGIN {printf "%.2f", d / t / s}')
     per_core=$(awk -v r="$rps" -v c="$cpu" 'BEGIN {printf "%.0f", (c > 0 ? r / c : 0)}')
     echo "  round: $name $mode rps=$rps p99_us=$p99 cpu=$cpu kinsn/req=$insns" >&2
-    echo "$name $mode $rps $p50 $p99 $cpu $per_core $cmds $errors $insns" >>"$RESULTS"
+    echo "$name $mode $rps $p50 $p99 $cpu $per_core $cmds $errors $insns $redis_us" >>"$RESULTS"
 }
 
 RESULTS=$(mktemp)
@@ -154,15 +158,15 @@ for round in $(seq "$ROUNDS"); do
         if [[ $STORE == redis://* ]]; then run actix "$mode" "$TWINS/actix_twin"; fi
     done
 done
-printf '%-7s %-9s %8s %7s %7s %5s %9s %7s %6s %10s\n' server mode req/s p50_us p99_us cpu req/core-s cmd/req errors kinsn/req
+printf '%-7s %-9s %8s %7s %7s %5s %9s %7s %6s %10s %9s\n' server mode req/s p50_us p99_us cpu req/core-s cmd/req errors kinsn/req redis_us/req
 # Medians over the rounds, column by column.
 for mode in returning new; do
     for name in bare ours tower oursax towerax actix; do
         row=$(awk -v n="$name" -v m="$mode" '$1 == n && $2 == m' "$RESULTS")
         [[ -n $row ]] || continue
         median() { cut -d' ' -f"$1" <<<"$row" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
-        printf '%-7s %-9s %8s %7s %7s %5s %9s %7s %6s %10s\n' "$name" "$mode" "$(median 3)" "$(median 4)" \
-            "$(median 5)" "$(median 6)" "$(median 7)" "$(median 8)" "$(median 9)" "$(median 10)"
+        printf '%-7s %-9s %8s %7s %7s %5s %9s %7s %6s %10s %9s\n' "$name" "$mode" "$(median 3)" "$(median 4)" \
+            "$(median 5)" "$(median 6)" "$(median 7)" "$(median 8)" "$(median 9)" "$(median 10)" "$(median 11)"
     done
 done
 echo
