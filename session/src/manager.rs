@@ -326,6 +326,8 @@ impl Sessions {
         let mut others = Vec::new();
         let mut loads = 0;
         let mut found = None;
+        // The clock is read once, and only when there is a session to judge.
+        let mut now = None;
         for (id, verified) in presented.valid() {
             let key = id.store_key();
             if found.is_some() || loads == MAX_LOADS {
@@ -333,8 +335,9 @@ impl Sessions {
                 continue;
             }
             loads += 1;
-            match inner.store.load(&key).await? {
-                Some(record) if !life.ended(record.created_at, record.expires_at, now_ms()) => {
+            let now = *now.get_or_insert_with(now_ms);
+            match inner.store.load(&key, now).await? {
+                Some(record) if !life.ended(record.created_at, record.expires_at, now) => {
                     found = Some((id.clone(), *verified, key, record));
                 }
                 _ => {
@@ -396,7 +399,6 @@ impl Sessions {
         config: &SessionConfig,
         session: Session,
     ) -> Result<Option<HeaderValue>, RequestError> {
-        let now = now_ms();
         let life = Lifetime::of(config);
         match session.into_plan() {
             Plan::Nothing => Ok(None),
@@ -407,8 +409,9 @@ impl Sessions {
                 Ok(stale.then(|| cookie::removal(config)))
             }
             Plan::Create(changes) => {
+                let now = now_ms();
                 let record = changes.into_record(now, now, life.expires_at(now, now));
-                let id = self.create(&record).await?;
+                let id = self.create(&record, now).await?;
                 tracing::debug!(session = %id.store_key().fingerprint(), "session created");
                 Ok(Some(self.issue(config, &id)))
             }
@@ -425,6 +428,7 @@ impl Sessions {
                 changes,
                 cycle,
             } => {
+                let now = now_ms();
                 if cycle || life.renewal_due(loaded.renewed_at, now) {
                     return Box::pin(self.cycle(config, changes, &loaded, &life, now)).await;
                 }
@@ -444,7 +448,7 @@ impl Sessions {
                 if !changes.is_empty() || refresh {
                     let mut update = changes.update(expires_at, now);
                     update.expiry_moved = expires_at != loaded.expires_at;
-                    let saved = self.inner.store.update(&loaded.key, &update).await?;
+                    let saved = self.inner.store.update(&loaded.key, &update, now).await?;
                     if !saved {
                         // Destroyed or expired while this request ran: a
                         // commit must not bring it back.
@@ -505,7 +509,7 @@ impl Sessions {
                 .then_some(id)
         } else {
             let record = changes.into_record(loaded.created_at, now, expires_at);
-            let id = self.create(&record).await?;
+            let id = self.create(&record, now).await?;
             let to = id.store_key();
             if store.delete(&loaded.key).await? {
                 Some(id)
@@ -556,11 +560,11 @@ impl Sessions {
 
     /// Stores `record` under a fresh id. A collision of 256-bit random ids
     /// does not happen, but the store refuses to overwrite, so try again.
-    async fn create(&self, record: &Record) -> Result<SessionId, RequestError> {
+    async fn create(&self, record: &Record, now: u64) -> Result<SessionId, RequestError> {
         for _ in 0..3 {
             let id = SessionId::generate()?;
             let key: StoreKey = id.store_key();
-            if self.inner.store.create(&key, record).await? {
+            if self.inner.store.create(&key, record, now).await? {
                 return Ok(id);
             }
         }

@@ -51,16 +51,27 @@ impl Backend {
         }
     }
 
-    pub(crate) async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
+    /// `now`: the time the memory store judges liveness at (other stores
+    /// read their own clock).
+    pub(crate) async fn load(
+        &self,
+        key: &StoreKey,
+        now: u64,
+    ) -> Result<Option<Record>, StoreError> {
         match self {
-            Self::Memory(m) => SessionStore::load(m, key).await,
+            Self::Memory(m) => Ok(m.load_at(key, now)),
             Self::Dyn { store, .. } => self.timed(store.load(key)).await,
         }
     }
 
-    pub(crate) async fn create(&self, key: &StoreKey, record: &Record) -> Result<bool, StoreError> {
+    pub(crate) async fn create(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        now: u64,
+    ) -> Result<bool, StoreError> {
         match self {
-            Self::Memory(m) => SessionStore::create(m, key, record).await,
+            Self::Memory(m) => m.create_at(key, record, now),
             Self::Dyn { store, .. } => self.timed(store.create(key, record)).await,
         }
     }
@@ -69,9 +80,10 @@ impl Backend {
         &self,
         key: &StoreKey,
         update: &Update<'_>,
+        now: u64,
     ) -> Result<bool, StoreError> {
         match self {
-            Self::Memory(m) => SessionStore::update(m, key, update).await,
+            Self::Memory(m) => m.update_at(key, update, now),
             Self::Dyn { store, .. } => self.timed(store.update(key, update)).await,
         }
     }

@@ -644,19 +644,24 @@ impl Entry {
     }
 }
 
-impl SessionStore for MemoryStore {
-    async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
-        let now = now_ms();
+/// The store's calls at a given time: the manager's request path reads the
+/// clock once per step and passes it (each read cost about 110
+/// instructions, `benches/instructions.rs`).
+impl MemoryStore {
+    pub(crate) fn load_at(&self, key: &StoreKey, now: u64) -> Option<Record> {
         let mut shard = self.shared.shard(shard_of(key));
-        let Some(slot) = shard.live(key, now) else {
-            return Ok(None);
-        };
+        let slot = shard.live(key, now)?;
         let entry = &mut shard.slots[slot].entry;
         entry.returned = true;
-        Ok(Some(entry.to_record()))
+        Some(entry.to_record())
     }
 
-    async fn create(&self, key: &StoreKey, record: &Record) -> Result<bool, StoreError> {
+    pub(crate) fn create_at(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        now: u64,
+    ) -> Result<bool, StoreError> {
         let shared = &*self.shared;
         let size = data_size(record.data.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let limit = shared.max_session_bytes.load(Relaxed);
@@ -676,7 +681,6 @@ impl SessionStore for MemoryStore {
         let entry = Entry::from_record(record);
         let s = shard_of(key);
         shared.reserve(1, charge, s, None)?;
-        let now = now_ms();
         let mut guard = shared.shard(s);
         let shard = &mut *guard;
         // One lookup: on a large store each probe is a cache miss.
@@ -705,7 +709,12 @@ impl SessionStore for MemoryStore {
         Ok(true)
     }
 
-    async fn update(&self, key: &StoreKey, update: &Update<'_>) -> Result<bool, StoreError> {
+    pub(crate) fn update_at(
+        &self,
+        key: &StoreKey,
+        update: &Update<'_>,
+        now: u64,
+    ) -> Result<bool, StoreError> {
         let shared = &*self.shared;
         let s = shard_of(key);
         let limit = shared.max_session_bytes.load(Relaxed);
@@ -713,7 +722,6 @@ impl SessionStore for MemoryStore {
         // locked again: room is made with no lock held.
         let mut claimed = 0;
         for _ in 0..3 {
-            let now = now_ms();
             let mut shard = shared.shard(s);
             let Some(slot) = shard.live(key, now) else {
                 drop(shard);
@@ -764,6 +772,20 @@ impl SessionStore for MemoryStore {
         }
         shared.release(0, claimed);
         Err(full())
+    }
+}
+
+impl SessionStore for MemoryStore {
+    async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
+        Ok(self.load_at(key, now_ms()))
+    }
+
+    async fn create(&self, key: &StoreKey, record: &Record) -> Result<bool, StoreError> {
+        self.create_at(key, record, now_ms())
+    }
+
+    async fn update(&self, key: &StoreKey, update: &Update<'_>) -> Result<bool, StoreError> {
+        self.update_at(key, update, now_ms())
     }
 
     async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
