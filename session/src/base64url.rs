@@ -13,18 +13,21 @@ pub(crate) const LEN_32: usize = 43;
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/// Not a base64url character: the high bits set, which no 6-bit value has.
-const INVALID: u8 = 0xFF;
-
-const DECODE: [u8; 256] = {
-    let mut table = [INVALID; 256];
+/// A character's six bits already in place for the `at`-th character of a
+/// four-character group (bits 23..18, 17..12, 11..6, 5..0), or bit 31 for a
+/// character outside the alphabet: a group decodes with four lookups and
+/// three ORs, and one more OR remembers whether any character was invalid.
+const fn placed(at: u32) -> [u32; 256] {
+    let mut table = [1 << 31; 256];
     let mut i = 0;
     while i < 64 {
-        table[ALPHABET[i] as usize] = i as u8;
+        table[ALPHABET[i] as usize] = (i as u32) << (18 - 6 * at);
         i += 1;
     }
     table
-};
+}
+
+const PLACED: [[u32; 256]; 4] = [placed(0), placed(1), placed(2), placed(3)];
 
 /// Appends the 43 characters of `bytes` to `out`.
 pub(crate) fn encode_32(bytes: &[u8; 32], out: &mut String) {
@@ -47,28 +50,23 @@ pub(crate) fn encode_32(bytes: &[u8; 32], out: &mut String) {
 /// The 32 bytes of 43 canonical base64url characters, or `None`.
 pub(crate) fn decode_32(text: &[u8]) -> Option<[u8; 32]> {
     let text: &[u8; LEN_32] = text.try_into().ok()?;
+    let at = |i: usize, place: usize| PLACED[place][usize::from(text[i])];
     let mut out = [0u8; 32];
-    let mut seen = 0u8;
-    for (chars, group) in text[..40].chunks_exact(4).zip(out.chunks_exact_mut(3)) {
-        let mut n = 0u32;
-        for &c in chars {
-            let v = DECODE[usize::from(c)];
-            seen |= v;
-            n = n << 6 | u32::from(v);
-        }
-        group[0] = (n >> 16) as u8;
-        group[1] = (n >> 8) as u8;
-        group[2] = n as u8;
+    let mut seen = 0u32;
+    for group in 0..10 {
+        let i = 4 * group;
+        let n = at(i, 0) | at(i + 1, 1) | at(i + 2, 2) | at(i + 3, 3);
+        seen |= n;
+        out[3 * group] = (n >> 16) as u8;
+        out[3 * group + 1] = (n >> 8) as u8;
+        out[3 * group + 2] = n as u8;
     }
-    let mut n = 0u32;
-    for &c in &text[40..] {
-        let v = DECODE[usize::from(c)];
-        seen |= v;
-        n = n << 6 | u32::from(v);
-    }
-    out[30] = (n >> 10) as u8;
-    out[31] = (n >> 2) as u8;
-    (seen & 0xC0 == 0 && n & 3 == 0).then_some(out)
+    // The last three characters: two bytes, then two bits that must be 0.
+    let n = at(40, 0) | at(41, 1) | at(42, 2);
+    seen |= n;
+    out[30] = (n >> 16) as u8;
+    out[31] = (n >> 8) as u8;
+    (seen >> 31 == 0 && n & 0xFF == 0).then_some(out)
 }
 
 #[cfg(test)]
@@ -111,8 +109,8 @@ mod tests {
         // The last character carries two unused bits; setting one makes a
         // second spelling of the same bytes, which is refused.
         let mut other = text.clone().into_bytes();
-        let last = DECODE[usize::from(other[42])];
-        other[42] = ALPHABET[usize::from(last | 1)];
+        let last = ALPHABET.iter().position(|&c| c == other[42]).expect("in the alphabet");
+        other[42] = ALPHABET[last | 1];
         assert!(decode_32(&other).is_none());
     }
 }
