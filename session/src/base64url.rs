@@ -43,8 +43,9 @@ pub(crate) fn encode_32(bytes: &[u8; 32], out: &mut String) {
     text[40] = ALPHABET[(n >> 12 & 63) as usize];
     text[41] = ALPHABET[(n >> 6 & 63) as usize];
     text[42] = ALPHABET[(n & 63) as usize];
-    // Every byte is from the ASCII alphabet.
-    out.extend(text.iter().map(|&b| char::from(b)));
+    // Every byte is from the ASCII alphabet, so this never falls back; one
+    // copy, where pushing 43 chars one by one cost five times the encoding.
+    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
 }
 
 /// The 32 bytes of 43 canonical base64url characters, or `None`.
