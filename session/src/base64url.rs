@@ -110,7 +110,10 @@ mod tests {
         // The last character carries two unused bits; setting one makes a
         // second spelling of the same bytes, which is refused.
         let mut other = text.clone().into_bytes();
-        let last = ALPHABET.iter().position(|&c| c == other[42]).expect("in the alphabet");
+        let last = ALPHABET
+            .iter()
+            .position(|&c| c == other[42])
+            .expect("in the alphabet");
         other[42] = ALPHABET[last | 1];
         assert!(decode_32(&other).is_none());
     }

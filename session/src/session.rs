@@ -521,9 +521,15 @@ impl Session {
     }
 
     fn mark(&mut self, key: &str) {
-        if !self.changed.iter().any(|k| k == key) {
-            self.changed.push(key.to_owned());
+        if self.changed.iter().any(|k| k == key) {
+            return;
         }
+        // Allocated at the first change, for a few keys at once: growing
+        // an empty vector cost more than the allocation itself.
+        if self.changed.capacity() == 0 {
+            self.changed = Vec::with_capacity(4);
+        }
+        self.changed.push(key.to_owned());
     }
 
     /// The session's size, if it was loaded over the limit.
@@ -610,6 +616,7 @@ impl Changes {
     pub(crate) fn update(&self, expires_at: u64, now: u64) -> Update<'_> {
         let mut update = Update::at(expires_at, now).owned_by(self.owner.as_ref());
         update.owner_changed = self.owner_changed;
+        update.set = Vec::with_capacity(self.changed.len());
         for key in &self.changed {
             match self.data.get(key) {
                 Some(value) => update.set.push((key, value)),

@@ -15,7 +15,8 @@ use crate::id::StoreKey;
 use crate::owner::{Owner, SessionInfo};
 use crate::session::DEFAULT_MAX_SESSION_BYTES;
 use crate::store::{
-    AtomicMove, BoxFuture, Capabilities, Record, Revoke, SessionStore, Sweep, Update, UserIndex,
+    AtomicMove, BoxFuture, Capabilities, Record, Revoke, SessionData, SessionStore, Sweep, Update,
+    UserIndex,
 };
 
 mod user_index;
@@ -554,11 +555,15 @@ impl Entry {
 
     fn to_record(&self) -> Record {
         Record {
-            data: self
-                .data
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            data: {
+                // Sized up front: collecting grew the table from empty.
+                let mut data =
+                    SessionData::with_capacity_and_hasher(self.data.len(), Default::default());
+                for (k, v) in self.data.iter() {
+                    data.insert(k.to_string(), v.to_string());
+                }
+                data
+            },
             created_at: self.created_at,
             renewed_at: self.renewed_at,
             expires_at: self.expires_at,
@@ -1014,8 +1019,6 @@ impl Hasher for KeyHasher {
 #[cfg(test)]
 mod tests {
     use sha2::{Digest, Sha256};
-
-    use crate::store::SessionData;
 
     use super::*;
 
