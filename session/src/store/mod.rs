@@ -110,7 +110,7 @@ impl Record {
 /// Non-exhaustive so that fields can be added without breaking stores:
 /// read its fields directly, apply it with [`Update::apply_to`] where a
 /// store merges in memory.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Update<'a> {
     /// Keys to write, with their JSON text; each replaces the old value whole.
@@ -138,6 +138,24 @@ pub struct Update<'a> {
     pub owner_changed: bool,
 }
 
+/// No change, and an expiry that may have moved (`expiry_moved`): a store
+/// that skips the expiry when told it did not move must never skip it by
+/// default.
+impl Default for Update<'_> {
+    fn default() -> Self {
+        Self {
+            set: Vec::new(),
+            remove: Vec::new(),
+            expires_at: 0,
+            expiry_moved: true,
+            renewed_at: None,
+            seen_at: 0,
+            owner: None,
+            owner_changed: false,
+        }
+    }
+}
+
 impl<'a> Update<'a> {
     /// An update that changes no key and moves the expiry to `expires_at`.
     ///
@@ -147,6 +165,7 @@ impl<'a> Update<'a> {
     /// let update = Update::new(61_000).set("theme", "\"dark\"").remove("cart");
     /// assert_eq!(update.set, [("theme", "\"dark\"")]);
     /// assert_eq!(update.remove, ["cart"]);
+    /// assert!(update.expiry_moved); // unless the manager knows better
     /// ```
     pub fn new(expires_at: u64) -> Self {
         Self::at(expires_at, crate::expiry::now_ms())
@@ -156,7 +175,6 @@ impl<'a> Update<'a> {
     pub(crate) fn at(expires_at: u64, now: u64) -> Self {
         Self {
             expires_at,
-            expiry_moved: true,
             seen_at: now,
             ..Self::default()
         }
