@@ -35,7 +35,7 @@ use crate::store::{Record, Update};
 pub struct Session {
     data: SessionData,
     /// Keys inserted, replaced or removed by this request.
-    changed: Vec<String>,
+    changed: ChangedKeys,
     /// Bytes of keys plus serialized values, checked against `max_bytes`.
     size: usize,
     max_bytes: usize,
@@ -128,7 +128,7 @@ impl Session {
         let size = data.iter().map(|(k, v)| k.len() + v.len()).sum();
         Self {
             data,
-            changed: Vec::new(),
+            changed: ChangedKeys::default(),
             size,
             max_bytes,
             origin,
@@ -521,15 +521,9 @@ impl Session {
     }
 
     fn mark(&mut self, key: &str) {
-        if self.changed.iter().any(|k| k == key) {
-            return;
+        if !self.changed.contains(key) {
+            self.changed.push(key.to_owned());
         }
-        // Allocated at the first change, for a few keys at once: growing
-        // an empty vector cost more than the allocation itself.
-        if self.changed.capacity() == 0 {
-            self.changed = Vec::with_capacity(4);
-        }
-        self.changed.push(key.to_owned());
     }
 
     /// The session's size, if it was loaded over the limit.
@@ -597,11 +591,63 @@ pub(crate) enum Plan {
     },
 }
 
+/// The keys a request changed, in order. Most requests change one key:
+/// held inline, that one costs no list (`benches/instructions.rs`).
+#[derive(Debug, Clone, Default)]
+pub(crate) enum ChangedKeys {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl ChangedKeys {
+    fn contains(&self, key: &str) -> bool {
+        self.iter().any(|k| k == key)
+    }
+
+    fn push(&mut self, key: String) {
+        *self = match std::mem::take(self) {
+            Self::None => Self::One(key),
+            Self::One(first) => Self::Many(vec![first, key]),
+            Self::Many(mut keys) => {
+                keys.push(key);
+                Self::Many(keys)
+            }
+        };
+    }
+
+    fn clear(&mut self) {
+        *self = Self::None;
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        matches!(self, Self::None)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Self::None => 0,
+            Self::One(_) => 1,
+            Self::Many(keys) => keys.len(),
+        }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
+        let (one, many): (Option<&String>, &[String]) = match self {
+            Self::None => (None, &[]),
+            Self::One(key) => (Some(key), &[]),
+            Self::Many(keys) => (None, keys),
+        };
+        one.into_iter().chain(many).map(String::as_str)
+    }
+}
+
 /// The data of a stored session after the handler, and which keys changed.
 #[derive(Debug)]
 pub(crate) struct Changes {
     data: SessionData,
-    changed: Vec<String>,
+    changed: ChangedKeys,
     owner: Option<Owner>,
     owner_changed: bool,
 }
@@ -617,7 +663,7 @@ impl Changes {
         let mut update = Update::at(expires_at, now).owned_by(self.owner.as_ref());
         update.owner_changed = self.owner_changed;
         update.set = Vec::with_capacity(self.changed.len());
-        for key in &self.changed {
+        for key in self.changed.iter() {
             match self.data.get(key) {
                 Some(value) => update.set.push((key, value)),
                 None => update.remove.push(key),
@@ -638,7 +684,7 @@ impl fmt::Debug for Session {
         f.debug_struct("Session")
             .field("fingerprint", &self.fingerprint())
             .field("keys", &self.data.keys().collect::<Vec<_>>())
-            .field("changed", &self.changed)
+            .field("changed", &self.changed.iter().collect::<Vec<_>>())
             .field("action", &self.action)
             .finish_non_exhaustive()
     }
@@ -656,7 +702,7 @@ mod tests {
         s.insert("n", 1).expect("fits");
         assert!(s.changed.is_empty());
         s.insert("n", 2).expect("fits");
-        assert_eq!(s.changed, ["n"]);
+        assert_eq!(s.changed.iter().collect::<Vec<_>>(), ["n"]);
     }
 
     #[test]
