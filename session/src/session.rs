@@ -193,28 +193,33 @@ impl Session {
             key: key.to_owned(),
             source,
         })?;
-        let old = self.data.get(key);
-        if old == Some(&raw) {
-            return Ok(());
-        }
-        let old_len = old.map_or(0, |v| key.len() + v.len());
-        let size = self.size - old_len + key.len() + raw.len();
-        // A session already over the limit (grown by concurrent requests on
-        // a store that cannot check at the merge) may still shrink.
-        if size > self.max_bytes && size > self.size {
-            return Err(SessionError::TooLarge {
-                size,
-                limit: self.max_bytes,
-            });
-        }
-        self.size = size;
-        self.mark(key);
+        // One lookup: the slot is replaced in place when the key is there.
+        let (max_bytes, current) = (self.max_bytes, self.size);
+        let fits = |size: usize| {
+            // A session already over the limit (grown by concurrent
+            // requests on a store that cannot check at the merge) may
+            // still shrink.
+            if size > max_bytes && size > current {
+                Err(SessionError::TooLarge {
+                    size,
+                    limit: max_bytes,
+                })
+            } else {
+                Ok(size)
+            }
+        };
         match self.data.get_mut(key) {
-            Some(slot) => *slot = raw,
+            Some(slot) if *slot == raw => return Ok(()),
+            Some(slot) => {
+                self.size = fits(current - slot.len() + raw.len())?;
+                *slot = raw;
+            }
             None => {
+                self.size = fits(current + key.len() + raw.len())?;
                 self.data.insert(key.to_owned(), raw);
             }
         }
+        self.mark(key);
         Ok(())
     }
 
