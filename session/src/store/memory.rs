@@ -560,7 +560,7 @@ impl Entry {
                 let mut data =
                     SessionData::with_capacity_and_hasher(self.data.len(), Default::default());
                 for (k, v) in self.data.iter() {
-                    data.insert(k.to_string(), v.to_string());
+                    data.insert(String::from(&**k), String::from(&**v));
                 }
                 data
             },
