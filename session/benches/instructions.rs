@@ -1,7 +1,7 @@
 //! The instruction budget of the request path, guarded: callgrind counts
 //! (through gungraun) of one request through a `#[with_session]` handler,
 //! in process (no sockets), for the four cases of `request_path.rs`, beside
-//! the same body without sessions (`bare`).
+//! the same body without sessions (`bare_*`).
 //!
 //! SHA-256 compressions are not counted: valgrind's CPU has no SHA
 //! extensions, so they run in software there (about 3,500 instructions
@@ -12,9 +12,9 @@
 //! A case that exceeds its [`BUDGET`] by more than 2 % fails the run
 //! (gungraun exits with code 3): `.ci/run` runs this. The session layer's
 //! own cost of a case is its count minus the bare handler's for the same
-//! request (`bare_with_cookie` for a returning visitor, `bare` for a new
-//! one): dropping a request with a cookie costs the same with or without
-//! sessions.
+//! request (`bare_reads_with_cookie` for a returning visitor who reads,
+//! and so on): the same body, and dropping a request with a cookie costs
+//! the same with or without sessions.
 //!
 //! ```text
 //! cargo install gungraun-runner --version 0.20.0   # once
@@ -43,12 +43,14 @@ use tokio::runtime::Runtime;
 /// when the budget was last set, with `--all-features` as `.ci/run` builds
 /// it (the feature set changes the code generated, by a few percent).
 const BUDGET: &[(&str, u64)] = &[
-    ("bare", 3_586),
-    ("bare_with_cookie", 3_989),
-    ("returning_reads", 7_785),
-    ("returning_writes", 9_659),
-    ("new_visitor_reads", 4_007),
-    ("new_visitor_writes", 9_112),
+    ("bare_reads", 2_323),
+    ("bare_writes", 3_450),
+    ("bare_reads_with_cookie", 2_726),
+    ("bare_writes_with_cookie", 3_853),
+    ("returning_reads", 7_623),
+    ("returning_writes", 9_266),
+    ("new_visitor_reads", 4_061),
+    ("new_visitor_writes", 9_011),
 ];
 
 /// How far over its budget a case may go before the run fails.
@@ -168,8 +170,10 @@ fn budget(function: &str, case: &str) -> LibraryBenchmarkConfig {
 }
 
 #[library_benchmark]
-#[bench::bare(args = ("/write", false), setup = setup, config = budget("bare_handler", "bare"))]
-#[bench::bare_with_cookie(args = ("/write", true), setup = setup, config = budget("bare_handler", "bare_with_cookie"))]
+#[bench::bare_reads(args = ("/read", false), setup = setup, config = budget("bare_handler", "bare_reads"))]
+#[bench::bare_writes(args = ("/write", false), setup = setup, config = budget("bare_handler", "bare_writes"))]
+#[bench::bare_reads_with_cookie(args = ("/read", true), setup = setup, config = budget("bare_handler", "bare_reads_with_cookie"))]
+#[bench::bare_writes_with_cookie(args = ("/write", true), setup = setup, config = budget("bare_handler", "bare_writes_with_cookie"))]
 fn bare_handler(case: Case) -> Response<Full<Bytes>> {
     let response = case.runtime.block_on(bare(case.request));
     black_box(response.expect("infallible"))
