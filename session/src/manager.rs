@@ -49,7 +49,6 @@ struct Inner {
     store: Backend,
     max_session_bytes: usize,
     max_cookie_len: usize,
-    store_timeout: Duration,
 }
 
 static DEFAULT: OnceLock<Sessions> = OnceLock::new();
@@ -633,7 +632,7 @@ impl fmt::Debug for Sessions {
         f.debug_struct("Sessions")
             .field("keys", &self.inner.keys)
             .field("max_session_bytes", &self.inner.max_session_bytes)
-            .field("store_timeout", &self.inner.store_timeout)
+            .field("store_timeout", &self.inner.store.timeout())
             .finish_non_exhaustive()
     }
 }
@@ -763,10 +762,11 @@ impl SessionsBuilder {
     /// [`BuildError::SecretRequired`] for a shared store without a secret.
     pub fn build(self) -> Result<Sessions, BuildError> {
         let store = self.store.unwrap_or_else(|| Box::new(MemoryStore::new()));
-        let store_timeout = self
-            .store_timeout
-            .unwrap_or(Sessions::DEFAULT_STORE_TIMEOUT);
-        let store = Backend::new(store, store_timeout);
+        let store = Backend::new(
+            store,
+            self.store_timeout
+                .unwrap_or(Sessions::DEFAULT_STORE_TIMEOUT),
+        );
         let current = match self.secret {
             Some(bytes) => Secret::new(bytes)?,
             None if store.is_shared() => return Err(BuildError::SecretRequired),
@@ -787,7 +787,6 @@ impl SessionsBuilder {
                 max_cookie_len: self
                     .max_cookie_len
                     .unwrap_or(Sessions::DEFAULT_MAX_COOKIE_LEN),
-                store_timeout,
             }),
         })
     }

@@ -19,9 +19,9 @@ pub(crate) enum Backend {
     Memory(MemoryStore),
     Dyn {
         store: Box<dyn DynStore>,
-        /// Whether calls can wait, and so run under `timeout`.
-        may_block: bool,
-        timeout: Duration,
+        /// The limit on each call; `None` for a store whose calls never
+        /// wait (`SessionStore::may_block`).
+        timeout: Option<Duration>,
     },
 }
 
@@ -30,10 +30,17 @@ impl Backend {
         match store.into_memory() {
             Ok(memory) => Self::Memory(memory),
             Err(store) => Self::Dyn {
-                may_block: store.may_block(),
+                timeout: store.may_block().then_some(timeout),
                 store,
-                timeout,
             },
+        }
+    }
+
+    /// The limit on each call, if calls can wait.
+    pub(crate) fn timeout(&self) -> Option<Duration> {
+        match self {
+            Self::Memory(_) => None,
+            Self::Dyn { timeout, .. } => *timeout,
         }
     }
 
@@ -102,15 +109,11 @@ impl Backend {
         &self,
         fut: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        match self {
-            Self::Dyn {
-                may_block: true,
-                timeout,
-                ..
-            } => Box::pin(tokio::time::timeout(*timeout, fut))
+        match self.timeout() {
+            Some(limit) => Box::pin(tokio::time::timeout(limit, fut))
                 .await
-                .unwrap_or(Err(StoreError::Timeout(*timeout))),
-            _ => fut.await,
+                .unwrap_or(Err(StoreError::Timeout(limit))),
+            None => fut.await,
         }
     }
 }
