@@ -141,7 +141,7 @@ fn expand(args: &Args, handler: HandlerFn, analysis: &Analysis) -> TokenStream {
                 }
                 .await
             };
-            #private::commit(&#manager, &#config, #session, #out, #on_error).await
+            #private::commit(&#manager, &#config, &mut #session, #out, #on_error).await
         }
     }
 }

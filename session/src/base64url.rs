@@ -31,6 +31,14 @@ const PLACED: [[u32; 256]; 4] = [placed(0), placed(1), placed(2), placed(3)];
 
 /// Appends the 43 characters of `bytes` to `out`.
 pub(crate) fn encode_32(bytes: &[u8; 32], out: &mut String) {
+    // Every byte is from the ASCII alphabet, so this never falls back; one
+    // copy, where pushing 43 chars one by one cost five times the encoding.
+    out.push_str(std::str::from_utf8(&encode_32_ascii(bytes)).unwrap_or_default());
+}
+
+/// The 43 characters of `bytes`, as ASCII bytes: for a byte buffer (a
+/// header being written), with no UTF-8 check to pay.
+pub(crate) fn encode_32_ascii(bytes: &[u8; 32]) -> [u8; LEN_32] {
     let mut text = [0u8; LEN_32];
     for (group, chars) in bytes[..30].chunks_exact(3).zip(text.chunks_exact_mut(4)) {
         let n = u32::from(group[0]) << 16 | u32::from(group[1]) << 8 | u32::from(group[2]);
@@ -43,9 +51,7 @@ pub(crate) fn encode_32(bytes: &[u8; 32], out: &mut String) {
     text[40] = ALPHABET[(n >> 12 & 63) as usize];
     text[41] = ALPHABET[(n >> 6 & 63) as usize];
     text[42] = ALPHABET[(n & 63) as usize];
-    // Every byte is from the ASCII alphabet, so this never falls back; one
-    // copy, where pushing 43 chars one by one cost five times the encoding.
-    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
+    text
 }
 
 /// The 32 bytes of 43 canonical base64url characters, or `None`.

@@ -2,7 +2,7 @@
 
 use http::header::{HeaderMap, HeaderValue, COOKIE};
 
-use crate::base64url::{decode_32, encode_32};
+use crate::base64url::{decode_32, encode_32_ascii};
 use crate::config::{SameSite, SessionConfig};
 use crate::id::{SessionId, ID_B64_LEN, ID_LEN};
 use crate::signing::{Keys, Verified, TAG_LEN};
@@ -116,17 +116,23 @@ fn verify(value: &[u8], name: &str, keys: &Keys) -> Option<([u8; ID_LEN], Verifi
 
 /// The cookie value for `id`: `base64url(id) "." base64url(tag)`.
 pub(crate) fn value(id: &SessionId, config: &SessionConfig, keys: &Keys) -> String {
+    let mut out = Vec::with_capacity(VALUE_LEN);
+    write_value(id, config, keys, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn write_value(id: &SessionId, config: &SessionConfig, keys: &Keys, out: &mut Vec<u8>) {
     let tag: [u8; TAG_LEN] = keys.sign(config.cookie_name(), id);
-    let mut out = String::with_capacity(VALUE_LEN);
-    id.encode_into(&mut out);
-    out.push('.');
-    encode_32(&tag, &mut out);
-    out
+    out.extend_from_slice(&encode_32_ascii(id.as_bytes()));
+    out.push(b'.');
+    out.extend_from_slice(&encode_32_ascii(&tag));
 }
 
 /// The `Set-Cookie` that hands the browser `id`, signed with the newest key.
+/// The value is written straight into the header's buffer: one allocation
+/// for the whole header.
 pub(crate) fn issue(config: &SessionConfig, id: &SessionId, keys: &Keys) -> HeaderValue {
-    set_cookie(config, &value(id, config, keys), false)
+    write_set_cookie(config, false, |out| write_value(id, config, keys, out))
 }
 
 /// The `Set-Cookie` that removes our cookie from the browser (`Max-Age=0`).
@@ -137,36 +143,47 @@ pub(crate) fn removal(config: &SessionConfig) -> HeaderValue {
     set_cookie(config, "", true)
 }
 
+/// A `Set-Cookie` of our cookie with this `value`.
+pub(crate) fn set_cookie(config: &SessionConfig, value: &str, remove: bool) -> HeaderValue {
+    write_set_cookie(config, remove, |out| {
+        out.extend_from_slice(value.as_bytes())
+    })
+}
+
 /// Written by hand into one buffer: every part was checked when the config
 /// was built (a token name, path and domain without `;` or controls) and the
 /// value is base64url, so there is nothing to escape, and the cookie crate's
 /// builder cost four times as much (`benches/request_path.rs`, `set_cookie`).
-pub(crate) fn set_cookie(config: &SessionConfig, value: &str, remove: bool) -> HeaderValue {
-    use std::fmt::Write as _;
+fn write_set_cookie(
+    config: &SessionConfig,
+    remove: bool,
+    value: impl FnOnce(&mut Vec<u8>),
+) -> HeaderValue {
+    use std::io::Write as _;
     let name = config.cookie_name();
-    let mut out = String::with_capacity(name.len() + VALUE_LEN + 96);
-    out.push_str(name);
-    out.push('=');
-    out.push_str(value);
+    let mut out = Vec::with_capacity(name.len() + VALUE_LEN + 96);
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'=');
+    value(&mut out);
     if config.http_only() {
-        out.push_str("; HttpOnly");
+        out.extend_from_slice(b"; HttpOnly");
     }
-    out.push_str(match config.same_site() {
-        SameSite::Strict => "; SameSite=Strict",
-        SameSite::Lax => "; SameSite=Lax",
-        SameSite::None => "; SameSite=None",
+    out.extend_from_slice(match config.same_site() {
+        SameSite::Strict => b"; SameSite=Strict",
+        SameSite::Lax => b"; SameSite=Lax",
+        SameSite::None => b"; SameSite=None",
     });
     if config.secure() {
-        out.push_str("; Secure");
+        out.extend_from_slice(b"; Secure");
     }
-    out.push_str("; Path=");
-    out.push_str(config.path());
+    out.extend_from_slice(b"; Path=");
+    out.extend_from_slice(config.path().as_bytes());
     if let Some(domain) = config.domain() {
-        out.push_str("; Domain=");
-        out.push_str(domain);
+        out.extend_from_slice(b"; Domain=");
+        out.extend_from_slice(domain.as_bytes());
     }
     if remove {
-        out.push_str("; Max-Age=0");
+        out.extend_from_slice(b"; Max-Age=0");
     } else if config.max_age() > 0 {
         let _ = write!(out, "; Max-Age={}", config.max_age());
     }

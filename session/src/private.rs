@@ -29,10 +29,13 @@ pub fn default_manager() -> Result<Sessions, RequestError> {
 /// Steps 1 to 3: skip header, cookie, load. Takes the headers, not the
 /// request, so the handler's future needs only `HeaderMap: Sync`, whatever
 /// the body type.
-pub async fn load(
-    manager: &Sessions,
-    config: &SessionConfig,
-    headers: &http::HeaderMap,
-) -> Result<Session, RequestError> {
-    manager.load(config, headers).await
+///
+/// The manager's own future, not one wrapped around it: a wrapper would be
+/// one more state machine for the result to be copied out of.
+pub fn load<'a>(
+    manager: &'a Sessions,
+    config: &'a SessionConfig,
+    headers: &'a http::HeaderMap,
+) -> impl std::future::Future<Output = Result<Session, RequestError>> + Send + 'a {
+    manager.load(config, headers)
 }

@@ -24,14 +24,14 @@ use crate::session::Session;
 pub async fn commit<O: HandlerOutput>(
     manager: &Sessions,
     config: &SessionConfig,
-    session: Session,
+    session: &mut Session,
     mut output: O,
     on_error: impl FnOnce(&RequestError) -> Response<O::Body>,
 ) -> O {
     let Some(response) = output.response_mut() else {
         return output;
     };
-    match manager.commit(config, session).await {
+    match manager.commit_in_place(config, session).await {
         Ok(Some(cookie)) => {
             response.headers_mut().append(SET_COOKIE, cookie);
             output

@@ -33,9 +33,10 @@ use crate::store::{Record, Update};
 /// # Ok::<(), hyper_session::SessionError>(())
 /// ```
 pub struct Session {
-    data: SessionData,
-    /// Keys inserted, replaced or removed by this request.
-    changed: ChangedKeys,
+    /// The data, what this request changed of it, and the owner: all the
+    /// commit reads, borrowed in place (the session is not moved again
+    /// once loaded).
+    changes: Changes,
     /// Bytes of keys plus serialized values, checked against `max_bytes`.
     size: usize,
     max_bytes: usize,
@@ -44,10 +45,6 @@ pub struct Session {
     /// Store keys of the other genuine values of our cookie this request
     /// carried (cookie tossing): a `destroy` ends them too.
     others: Vec<StoreKey>,
-    /// The signed-in user, as loaded or as `set_user` made it.
-    owner: Option<Owner>,
-    /// `set_user` or `set_label` changed `owner`.
-    owner_changed: bool,
 }
 
 /// Where the session came from.
@@ -120,22 +117,24 @@ impl Session {
     ) -> Self {
         let mut session = Self::with_origin(Origin::Loaded(loaded), record.data, max_bytes);
         session.others = others;
-        session.owner = record.owner;
+        session.changes.owner = record.owner;
         session
     }
 
     fn with_origin(origin: Origin, data: SessionData, max_bytes: usize) -> Self {
         let size = data.iter().map(|(k, v)| k.len() + v.len()).sum();
         Self {
-            data,
-            changed: ChangedKeys::default(),
+            changes: Changes {
+                data,
+                changed: ChangedKeys::default(),
+                owner: None,
+                owner_changed: false,
+            },
             size,
             max_bytes,
             origin,
             action: Action::Keep,
             others: Vec::new(),
-            owner: None,
-            owner_changed: false,
         }
     }
 
@@ -157,7 +156,8 @@ impl Session {
     /// # Ok::<(), hyper_session::SessionError>(())
     /// ```
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
-        self.data
+        self.changes
+            .data
             .get(key)
             .map(|raw| {
                 // serde's message quotes the stored value; keep the key and
@@ -208,7 +208,7 @@ impl Session {
                 Ok(size)
             }
         };
-        match self.data.get_mut(key) {
+        match self.changes.data.get_mut(key) {
             Some(slot) if *slot == raw => return Ok(()),
             Some(slot) => {
                 self.size = fits(current - slot.len() + raw.len())?;
@@ -216,7 +216,7 @@ impl Session {
             }
             None => {
                 self.size = fits(current + key.len() + raw.len())?;
-                self.data.insert(key.to_owned(), raw);
+                self.changes.data.insert(key.to_owned(), raw);
             }
         }
         self.mark(key);
@@ -235,7 +235,7 @@ impl Session {
     /// # Ok::<(), hyper_session::SessionError>(())
     /// ```
     pub fn remove(&mut self, key: &str) -> bool {
-        match self.data.remove_entry(key) {
+        match self.changes.data.remove_entry(key) {
             Some((k, v)) => {
                 self.size -= k.len() + v.len();
                 self.mark(&k);
@@ -257,7 +257,7 @@ impl Session {
     /// # Ok::<(), hyper_session::SessionError>(())
     /// ```
     pub fn contains(&self, key: &str) -> bool {
-        self.data.contains_key(key)
+        self.changes.data.contains_key(key)
     }
 
     /// The keys, in no particular order.
@@ -274,7 +274,7 @@ impl Session {
     /// # Ok::<(), hyper_session::SessionError>(())
     /// ```
     pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
-        self.data.keys().map(String::as_str)
+        self.changes.data.keys().map(String::as_str)
     }
 
     /// Number of keys.
@@ -289,7 +289,7 @@ impl Session {
     /// # Ok::<(), hyper_session::SessionError>(())
     /// ```
     pub fn len(&self) -> usize {
-        self.data.len()
+        self.changes.data.len()
     }
 
     /// Whether the session holds no data.
@@ -304,7 +304,7 @@ impl Session {
     /// # Ok::<(), hyper_session::SessionError>(())
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.changes.data.is_empty()
     }
 
     /// Removes every key this request can see. Keys another request adds
@@ -320,7 +320,7 @@ impl Session {
     /// # Ok::<(), hyper_session::SessionError>(())
     /// ```
     pub fn clear(&mut self) {
-        let keys: Vec<String> = self.data.drain().map(|(k, _)| k).collect();
+        let keys: Vec<String> = self.changes.data.drain().map(|(k, _)| k).collect();
         for k in &keys {
             self.mark(k);
         }
@@ -371,8 +371,8 @@ impl Session {
     /// # Ok::<(), hyper_session::SessionError>(())
     /// ```
     pub fn destroy(&mut self) {
-        self.data.clear();
-        self.changed.clear();
+        self.changes.data.clear();
+        self.changes.changed.clear();
         self.size = 0;
         self.action = Action::Destroy;
     }
@@ -410,8 +410,8 @@ impl Session {
         if self.user() == Some(user) {
             return Ok(());
         }
-        self.owner = Some(Owner::sign_in(user)?);
-        self.owner_changed = true;
+        self.changes.owner = Some(Owner::sign_in(user)?);
+        self.changes.owner_changed = true;
         Ok(())
     }
 
@@ -423,7 +423,7 @@ impl Session {
     /// assert_eq!(Session::detached().user(), None);
     /// ```
     pub fn user(&self) -> Option<&str> {
-        self.owner.as_ref().map(|o| o.user.as_str())
+        self.changes.owner.as_ref().map(|o| o.user.as_str())
     }
 
     /// The session's public handle, once it is signed in: the `handle` of
@@ -442,7 +442,7 @@ impl Session {
     /// # Ok::<(), hyper_session::SessionError>(())
     /// ```
     pub fn handle(&self) -> Option<&Handle> {
-        self.owner.as_ref().map(|o| &o.handle)
+        self.changes.owner.as_ref().map(|o| &o.handle)
     }
 
     /// Sets the label a listing shows for this signed-in session (a device
@@ -467,17 +467,21 @@ impl Session {
     /// [`SessionError::TooLong`] past the limit (the label is unchanged).
     pub fn set_label(&mut self, label: &str) -> Result<(), SessionError> {
         check_len("label", label, MAX_LABEL_BYTES)?;
-        let owner = self.owner.as_mut().ok_or(SessionError::NotSignedIn)?;
+        let owner = self
+            .changes
+            .owner
+            .as_mut()
+            .ok_or(SessionError::NotSignedIn)?;
         if owner.label.as_deref() != Some(label) {
             owner.label = Some(label.to_owned());
-            self.owner_changed = true;
+            self.changes.owner_changed = true;
         }
         Ok(())
     }
 
     /// The label of this signed-in session, if set.
     pub fn label(&self) -> Option<&str> {
-        self.owner.as_ref().and_then(|o| o.label.as_deref())
+        self.changes.owner.as_ref().and_then(|o| o.label.as_deref())
     }
 
     /// Whether this request started without a stored session.
@@ -526,8 +530,8 @@ impl Session {
     }
 
     fn mark(&mut self, key: &str) {
-        if !self.changed.contains(key) {
-            self.changed.push(key.to_owned());
+        if !self.changes.changed.contains(key) {
+            self.changes.changed.push(key.to_owned());
         }
     }
 
@@ -537,19 +541,16 @@ impl Session {
     }
 
     /// What the commit must do, in one summary: the only thing the manager
-    /// takes out of a finished session.
-    pub(crate) fn into_plan(self) -> Plan {
-        let changes = Changes {
-            data: self.data,
-            changed: self.changed,
-            owner: self.owner,
-            owner_changed: self.owner_changed,
-        };
-        match (self.origin, self.action) {
+    /// reads of a finished session. Borrows it: the session stays where the
+    /// request's future holds it, instead of being copied into each future
+    /// on the way to the store.
+    pub(crate) fn plan(&mut self) -> Plan<'_> {
+        let changes = &mut self.changes;
+        match (&self.origin, self.action) {
             (Origin::Detached, _) => Plan::Nothing,
             (Origin::New { stale }, Action::Destroy) => Plan::Forget {
-                stale,
-                others: self.others,
+                stale: *stale,
+                others: &self.others,
             },
             (Origin::New { .. }, _) if changes.data.is_empty() && changes.owner.is_none() => {
                 Plan::Nothing
@@ -557,8 +558,8 @@ impl Session {
             (Origin::New { .. }, _) => Plan::Create(changes),
             (Origin::Loaded(loaded), Action::Destroy) => Plan::Destroy {
                 loaded,
-                others: self.others,
-                owner: changes.owner,
+                others: &self.others,
+                owner: changes.owner.as_ref(),
             },
             (Origin::Loaded(loaded), action) => Plan::Save {
                 loaded,
@@ -571,27 +572,27 @@ impl Session {
 
 /// A finished session, as the commit sees it.
 #[derive(Debug)]
-pub(crate) enum Plan {
+pub(crate) enum Plan<'a> {
     /// Detached, or new and never written: no store call, no cookie.
     Nothing,
     /// `destroy` on a request without a live session; `stale` says the
     /// browser holds a dead cookie of ours, which the commit removes, and
     /// `others` are genuine ids it carried that were not loaded.
-    Forget { stale: bool, others: Vec<StoreKey> },
+    Forget { stale: bool, others: &'a [StoreKey] },
     /// A new session with data (or signed in): store it under a fresh id.
-    Create(Changes),
+    Create(&'a mut Changes),
     /// `destroy` on a stored session, and on every other genuine id the
     /// request carried; `owner` is who it was signed in as.
     Destroy {
-        loaded: Loaded,
-        others: Vec<StoreKey>,
-        owner: Option<Owner>,
+        loaded: &'a Loaded,
+        others: &'a [StoreKey],
+        owner: Option<&'a Owner>,
     },
     /// A stored session: write the changed keys (if any), and move it to a
     /// new id when `cycle` (or when renewal is due).
     Save {
-        loaded: Loaded,
-        changes: Changes,
+        loaded: &'a Loaded,
+        changes: &'a mut Changes,
         cycle: bool,
     },
 }
@@ -677,9 +678,11 @@ impl Changes {
         update
     }
 
-    /// The whole session as a record, for a store that has to write it whole.
-    pub(crate) fn into_record(self, created_at: u64, now: u64, expires_at: u64) -> Record {
-        Record::new(self.data, created_at, now, expires_at).with_owner(self.owner)
+    /// The whole session as a record, for a store that has to write it
+    /// whole; takes the data and owner out (the commit is their last use).
+    pub(crate) fn take_record(&mut self, created_at: u64, now: u64, expires_at: u64) -> Record {
+        let data = std::mem::take(&mut self.data);
+        Record::new(data, created_at, now, expires_at).with_owner(self.owner.take())
     }
 }
 
@@ -688,8 +691,8 @@ impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
             .field("fingerprint", &self.fingerprint())
-            .field("keys", &self.data.keys().collect::<Vec<_>>())
-            .field("changed", &self.changed.iter().collect::<Vec<_>>())
+            .field("keys", &self.changes.data.keys().collect::<Vec<_>>())
+            .field("changed", &self.changes.changed.iter().collect::<Vec<_>>())
             .field("action", &self.action)
             .finish_non_exhaustive()
     }
@@ -703,11 +706,11 @@ mod tests {
     fn equal_writes_are_not_changes() {
         let mut s = Session::detached();
         s.insert("n", 1).expect("fits");
-        s.changed.clear();
+        s.changes.changed.clear();
         s.insert("n", 1).expect("fits");
-        assert!(s.changed.is_empty());
+        assert!(s.changes.changed.is_empty());
         s.insert("n", 2).expect("fits");
-        assert_eq!(s.changed.iter().collect::<Vec<_>>(), ["n"]);
+        assert_eq!(s.changes.changed.iter().collect::<Vec<_>>(), ["n"]);
     }
 
     #[test]
@@ -718,13 +721,7 @@ mod tests {
         assert!(s.remove("a"));
         assert!(!s.remove("a"));
         s.clear();
-        let changes = Changes {
-            data: s.data.clone(),
-            changed: s.changed.clone(),
-            owner: None,
-            owner_changed: false,
-        };
-        let update = changes.update(7, 1);
+        let update = s.changes.update(7, 1);
         let mut removed = update.remove.clone();
         removed.sort_unstable();
         assert_eq!(removed, ["a", "b"]);

@@ -243,13 +243,13 @@ where
                     Err(error) => return Ok(failed(&error, hook)),
                 };
                 let shared = SharedSession::new(session);
-                let slot = EmptiedOnDrop(shared.clone());
+                let mut slot = EmptiedOnDrop(Some(shared.clone()));
                 req.extensions_mut().insert(shared);
                 let output = inner.call(req).await;
                 // From here on the handle is empty: a write through a copy
                 // kept elsewhere fails loudly instead of being lost.
-                match slot.0.take() {
-                    Some(session) => commit(&manager, config, session, output, hook).await,
+                match slot.take() {
+                    Some(mut session) => commit(&manager, config, &mut session, output, hook).await,
                     None => output,
                 }
             }),
@@ -260,11 +260,19 @@ where
 /// Empties the handle when the request's future ends without reaching the
 /// commit (cancelled by a client that went away, or a panic), so that
 /// copies kept elsewhere fail loudly then too.
-struct EmptiedOnDrop(SharedSession);
+struct EmptiedOnDrop(Option<SharedSession>);
+
+impl EmptiedOnDrop {
+    /// Empties the handle now, for the commit; the drop then has nothing
+    /// left to do (no second lock).
+    fn take(&mut self) -> Option<Session> {
+        self.0.take().and_then(|shared| shared.take())
+    }
+}
 
 impl Drop for EmptiedOnDrop {
     fn drop(&mut self) {
-        self.0.take();
+        self.take();
     }
 }
 
