@@ -116,23 +116,20 @@ fn verify(value: &[u8], name: &str, keys: &Keys) -> Option<([u8; ID_LEN], Verifi
 
 /// The cookie value for `id`: `base64url(id) "." base64url(tag)`.
 pub(crate) fn value(id: &SessionId, config: &SessionConfig, keys: &Keys) -> String {
-    let mut out = Vec::with_capacity(VALUE_LEN);
-    write_value(id, config, keys, &mut out);
-    String::from_utf8(out).unwrap_or_default()
+    String::from_utf8(value_bytes(id, config, keys).to_vec()).unwrap_or_default()
 }
 
-fn write_value(id: &SessionId, config: &SessionConfig, keys: &Keys, out: &mut Vec<u8>) {
+fn value_bytes(id: &SessionId, config: &SessionConfig, keys: &Keys) -> [u8; VALUE_LEN] {
     let tag: [u8; TAG_LEN] = keys.sign(config.cookie_name(), id);
-    out.extend_from_slice(&encode_32_ascii(id.as_bytes()));
-    out.push(b'.');
-    out.extend_from_slice(&encode_32_ascii(&tag));
+    let mut value = [b'.'; VALUE_LEN];
+    value[..ID_B64_LEN].copy_from_slice(&encode_32_ascii(id.as_bytes()));
+    value[ID_B64_LEN + 1..].copy_from_slice(&encode_32_ascii(&tag));
+    value
 }
 
 /// The `Set-Cookie` that hands the browser `id`, signed with the newest key.
-/// The value is written straight into the header's buffer: one allocation
-/// for the whole header.
 pub(crate) fn issue(config: &SessionConfig, id: &SessionId, keys: &Keys) -> HeaderValue {
-    write_set_cookie(config, false, |out| write_value(id, config, keys, out))
+    set_cookie_bytes(config, &value_bytes(id, config, keys), false)
 }
 
 /// The `Set-Cookie` that removes our cookie from the browser (`Max-Age=0`).
@@ -145,51 +142,69 @@ pub(crate) fn removal(config: &SessionConfig) -> HeaderValue {
 
 /// A `Set-Cookie` of our cookie with this `value`.
 pub(crate) fn set_cookie(config: &SessionConfig, value: &str, remove: bool) -> HeaderValue {
-    write_set_cookie(config, remove, |out| {
-        out.extend_from_slice(value.as_bytes())
-    })
+    set_cookie_bytes(config, value.as_bytes(), remove)
 }
 
-/// Written by hand into one buffer: every part was checked when the config
-/// was built (a token name, path and domain without `;` or controls) and the
-/// value is base64url, so there is nothing to escape, and the cookie crate's
-/// builder cost four times as much (`benches/request_path.rs`, `set_cookie`).
+/// Room on the stack for a whole `Set-Cookie`; a longer one (a long path
+/// or domain) is written into a `Vec` instead.
+const SET_COOKIE_ROOM: usize = 256;
+
+/// Written into a buffer on the stack, which the header then copies once
+/// at its exact length: a `Vec` with room to spare cost a shrinking
+/// reallocation when it became the header's `Bytes`.
+fn set_cookie_bytes(config: &SessionConfig, value: &[u8], remove: bool) -> HeaderValue {
+    let mut buffer = [0u8; SET_COOKIE_ROOM];
+    let mut rest: &mut [u8] = &mut buffer;
+    let header = if write_set_cookie(&mut rest, config, value, remove).is_ok() {
+        let len = SET_COOKIE_ROOM - rest.len();
+        HeaderValue::from_bytes(&buffer[..len])
+    } else {
+        let mut out = Vec::new();
+        let _ = write_set_cookie(&mut out, config, value, remove);
+        HeaderValue::try_from(out)
+    };
+    // Only a config built without `validated()` could hold a forbidden
+    // byte; such a cookie is dropped rather than sent malformed.
+    header.unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Written by hand: every part was checked when the config was built (a
+/// token name, path and domain without `;` or controls) and the value is
+/// base64url, so there is nothing to escape, and the cookie crate's builder
+/// cost four times as much (`benches/request_path.rs`, `set_cookie`).
+/// Fails only when `out` is full.
 fn write_set_cookie(
+    out: &mut impl std::io::Write,
     config: &SessionConfig,
+    value: &[u8],
     remove: bool,
-    value: impl FnOnce(&mut Vec<u8>),
-) -> HeaderValue {
-    use std::io::Write as _;
-    let name = config.cookie_name();
-    let mut out = Vec::with_capacity(name.len() + VALUE_LEN + 96);
-    out.extend_from_slice(name.as_bytes());
-    out.push(b'=');
-    value(&mut out);
+) -> std::io::Result<()> {
+    out.write_all(config.cookie_name().as_bytes())?;
+    out.write_all(b"=")?;
+    out.write_all(value)?;
     if config.http_only() {
-        out.extend_from_slice(b"; HttpOnly");
+        out.write_all(b"; HttpOnly")?;
     }
-    out.extend_from_slice(match config.same_site() {
+    out.write_all(match config.same_site() {
         SameSite::Strict => b"; SameSite=Strict",
         SameSite::Lax => b"; SameSite=Lax",
         SameSite::None => b"; SameSite=None",
-    });
+    })?;
     if config.secure() {
-        out.extend_from_slice(b"; Secure");
+        out.write_all(b"; Secure")?;
     }
-    out.extend_from_slice(b"; Path=");
-    out.extend_from_slice(config.path().as_bytes());
+    out.write_all(b"; Path=")?;
+    out.write_all(config.path().as_bytes())?;
     if let Some(domain) = config.domain() {
-        out.extend_from_slice(b"; Domain=");
-        out.extend_from_slice(domain.as_bytes());
+        out.write_all(b"; Domain=")?;
+        out.write_all(domain.as_bytes())?;
     }
     if remove {
-        out.extend_from_slice(b"; Max-Age=0");
+        out.write_all(b"; Max-Age=0")?;
     } else if config.max_age() > 0 {
-        let _ = write!(out, "; Max-Age={}", config.max_age());
+        write!(out, "; Max-Age={}", config.max_age())?;
     }
-    // Only a config built without `validated()` could hold a forbidden
-    // byte; such a cookie is dropped rather than sent malformed.
-    HeaderValue::try_from(out).unwrap_or_else(|_| HeaderValue::from_static(""))
+    Ok(())
 }
 
 #[cfg(test)]
@@ -299,5 +314,18 @@ mod tests {
         }
         let session_cookie = set_cookie(&SessionConfig::DEFAULT, "v", false);
         assert!(!session_cookie.to_str().expect("ascii").contains("Max-Age"));
+    }
+
+    #[test]
+    fn a_set_cookie_longer_than_the_stack_buffer_is_whole() {
+        let path: &'static str = format!("/{}", "p".repeat(SET_COOKIE_ROOM)).leak();
+        let config = SessionConfig::DEFAULT.with_path(path).with_max_age(60);
+        let id = SessionId::from_bytes([3; 32]);
+        let set = issue(&config, &id, &keys());
+        let text = set.to_str().expect("ascii");
+        assert!(text.len() > SET_COOKIE_ROOM, "{}", text.len());
+        assert!(text.starts_with(&format!("sid={}", value(&id, &config, &keys()))));
+        assert!(text.contains(&format!("; Path={path}")));
+        assert!(text.ends_with("; Max-Age=60"), "{text}");
     }
 }

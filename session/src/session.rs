@@ -530,7 +530,10 @@ impl Session {
     }
 
     fn mark(&mut self, key: &str) {
-        if !self.changes.changed.contains(key) {
+        // A new session is written whole at its first commit, and a
+        // detached one never: only a stored session's commit reads which
+        // keys changed, so only it pays for the copy of the key.
+        if matches!(self.origin, Origin::Loaded(_)) && !self.changes.changed.contains(key) {
             self.changes.changed.push(key.to_owned());
         }
     }
@@ -702,9 +705,23 @@ impl fmt::Debug for Session {
 mod tests {
     use super::*;
 
+    /// A session as loaded from the store, with no data.
+    fn stored() -> Session {
+        let id = crate::id::SessionId::from_bytes([7; 32]);
+        let loaded = Loaded {
+            key: id.store_key(),
+            id,
+            created_at: 1,
+            renewed_at: 1,
+            expires_at: u64::MAX,
+            rotated: false,
+        };
+        Session::with_origin(Origin::Loaded(loaded), SessionData::default(), 4096)
+    }
+
     #[test]
     fn equal_writes_are_not_changes() {
-        let mut s = Session::detached();
+        let mut s = stored();
         s.insert("n", 1).expect("fits");
         s.changes.changed.clear();
         s.insert("n", 1).expect("fits");
@@ -715,7 +732,7 @@ mod tests {
 
     #[test]
     fn removals_and_clear_are_tracked() {
-        let mut s = Session::detached();
+        let mut s = stored();
         s.insert("a", 1).expect("fits");
         s.insert("b", 2).expect("fits");
         assert!(s.remove("a"));
