@@ -486,7 +486,7 @@ impl Sessions {
         self.inner.store.delete(&loaded.key).await?;
         self.end_all(others).await?;
         if let Some(owner) = owner {
-            self.forget(&owner, &loaded.key).await;
+            self.forget(owner, &loaded.key).await;
         }
         tracing::debug!(session = %loaded.key.fingerprint(), "session destroyed");
         Ok(Some(cookie::removal(config)))
