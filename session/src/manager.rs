@@ -324,20 +324,29 @@ impl Sessions {
         let life = Lifetime::of(config);
         let mut others = Vec::new();
         let mut loads = 0;
-        let mut found = None;
         // The clock is read once, and only when there is a session to judge.
         let mut now = None;
-        for (id, verified) in presented.valid() {
+        let mut valid = presented.valid();
+        while let Some((id, verified)) = valid.next() {
             let key = id.store_key();
-            if found.is_some() || loads == MAX_LOADS {
+            if loads == MAX_LOADS {
                 others.push(key);
                 continue;
             }
             loads += 1;
             let now = *now.get_or_insert_with(now_ms);
-            match inner.store.load(&key, now).await? {
+            let record = match &inner.store {
+                Backend::Memory(memory) => memory.load_at(&key, now),
+                // As in `commit_in_place`: boxed unless it never waits.
+                store => Box::pin(store.load(&key, now)).await?,
+            };
+            match record {
                 Some(record) if !life.ended(record.created_at, record.expires_at, now) => {
-                    found = Some((id.clone(), *verified, key, record));
+                    // Returned from here, the record is never held across
+                    // an await: the load's future stays small to move.
+                    others.extend(valid.map(|(id, _)| id.store_key()));
+                    let verified = *verified;
+                    return Ok(self.loaded(id.clone(), verified, key, record, others));
                 }
                 _ => {
                     tracing::debug!(session = %key.fingerprint(), "session cookie names no live session");
@@ -345,15 +354,23 @@ impl Sessions {
                 }
             }
         }
-        let Some((id, verified, key, record)) = found else {
-            return Ok(Session::new_visitor(
-                inner.max_session_bytes,
-                presented.any(),
-                others,
-            ));
-        };
-        tracing::debug!(session = %key.fingerprint(), "session loaded");
+        Ok(Session::new_visitor(
+            inner.max_session_bytes,
+            presented.any(),
+            others,
+        ))
+    }
 
+    /// The session found under `key`.
+    fn loaded(
+        &self,
+        id: SessionId,
+        verified: Verified,
+        key: StoreKey,
+        record: Record,
+        others: Vec<StoreKey>,
+    ) -> Session {
+        tracing::debug!(session = %key.fingerprint(), "session loaded");
         let loaded = Loaded {
             id,
             key,
@@ -362,13 +379,14 @@ impl Sessions {
             expires_at: record.expires_at,
             rotated: verified == Verified::Rotated,
         };
-        let session = Session::loaded(loaded, record, inner.max_session_bytes, others);
+        let limit = self.inner.max_session_bytes;
+        let session = Session::loaded(loaded, record, limit, others);
         if let Some(size) = session.over_limit() {
             // Concurrent requests each under the limit can grow a session
             // on a store that does not check at the merge (Redis).
-            tracing::warn!(session = ?session.fingerprint(), size, limit = inner.max_session_bytes, "stored session is over max_session_bytes; it may shrink but not grow");
+            tracing::warn!(session = ?session.fingerprint(), size, limit, "stored session is over max_session_bytes; it may shrink but not grow");
         }
-        Ok(session)
+        session
     }
 
     /// Saves what the handler changed (step 5 of the request path) and
@@ -459,14 +477,26 @@ impl Sessions {
                 if !changes.is_empty() || refresh {
                     let mut update = changes.update(expires_at, now);
                     update.expiry_moved = expires_at != loaded.expires_at;
-                    let saved = self.inner.store.update(&loaded.key, &update, now).await?;
+                    // The memory store is called as it is: it never waits.
+                    // Another store's call is boxed, so that every request's
+                    // future holds a pointer, not that call's state.
+                    // The update goes into the box too: held across the
+                    // await, it would take its room in every request's.
+                    let changed = update.set.len() + update.remove.len();
+                    let key = &loaded.key;
+                    let saved = match &self.inner.store {
+                        Backend::Memory(memory) => memory.update_at(key, &update, now)?,
+                        store => {
+                            Box::pin(async move { store.update(key, &update, now).await }).await?
+                        }
+                    };
                     if !saved {
                         // Destroyed or expired while this request ran: a
                         // commit must not bring it back.
                         tracing::debug!(session = %loaded.key.fingerprint(), "session ended during the request; changes dropped");
                         return Ok(None);
                     }
-                    tracing::debug!(session = %loaded.key.fingerprint(), changed = update.set.len() + update.remove.len(), "session saved");
+                    tracing::debug!(session = %loaded.key.fingerprint(), changed, "session saved");
                 }
                 let resend = loaded.rotated || (refresh && config.max_age() > 0);
                 Ok(resend.then(|| self.issue(config, &loaded.id)))
@@ -575,7 +605,11 @@ impl Sessions {
         for _ in 0..3 {
             let id = SessionId::generate()?;
             let key: StoreKey = id.store_key();
-            if self.inner.store.create(&key, record, now).await? {
+            let created = match &self.inner.store {
+                Backend::Memory(memory) => memory.create_at(&key, record, now)?,
+                store => Box::pin(store.create(&key, record, now)).await?,
+            };
+            if created {
                 return Ok(id);
             }
         }
