@@ -440,7 +440,12 @@ impl Sessions {
             Plan::Create(changes) => {
                 let now = now_ms();
                 let record = changes.take_record(now, now, life.expires_at(now, now));
-                let id = self.create(&record, now).await?;
+                // As in the save below: the memory store called as it is,
+                // another store's call boxed with the record it writes.
+                let id = match &self.inner.store {
+                    Backend::Memory(memory) => fresh_id(|key| memory.create_at(key, &record, now))?,
+                    _ => Box::pin(async move { self.create(&record, now).await }).await?,
+                };
                 tracing::debug!(session = %id.store_key().fingerprint(), "session created");
                 Ok(Some(self.issue(config, &id)))
             }
@@ -601,6 +606,7 @@ impl Sessions {
 
     /// Stores `record` under a fresh id. A collision of 256-bit random ids
     /// does not happen, but the store refuses to overwrite, so try again.
+    /// [`fresh_id`] is the same for a store that never waits.
     async fn create(&self, record: &Record, now: u64) -> Result<SessionId, RequestError> {
         for _ in 0..3 {
             let id = SessionId::generate()?;
@@ -613,10 +619,7 @@ impl Sessions {
                 return Ok(id);
             }
         }
-        Err(StoreError::Corrupt(
-            "the store refused three fresh random ids as taken; its `create` is broken".into(),
-        )
-        .into())
+        Err(ids_refused())
     }
 
     pub(crate) fn keys(&self) -> &Keys {
@@ -640,6 +643,29 @@ impl Sessions {
 /// and one more when the first names a dead session (a planted cookie sent
 /// ahead of the real one).
 const MAX_LOADS: usize = 2;
+
+/// [`Sessions::create`] for a store that never waits: `create` stores the
+/// record under the key it is given, or says the key is taken.
+fn fresh_id(
+    mut create: impl FnMut(&StoreKey) -> Result<bool, StoreError>,
+) -> Result<SessionId, RequestError> {
+    for _ in 0..3 {
+        let id = SessionId::generate()?;
+        if create(&id.store_key())? {
+            return Ok(id);
+        }
+    }
+    Err(ids_refused())
+}
+
+/// Three fresh 256-bit random ids refused as taken: not a collision, a
+/// broken store.
+fn ids_refused() -> RequestError {
+    StoreError::Corrupt(
+        "the store refused three fresh random ids as taken; its `create` is broken".into(),
+    )
+    .into()
+}
 
 /// Logs forged or altered cookies at WARN at most once per
 /// [`WARN_EVERY_MS`], with how many it stands for, so that a client
