@@ -537,11 +537,16 @@ fn data_size<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> usize {
 impl Entry {
     fn from_record(record: &Record) -> Self {
         Self {
-            data: record
-                .data
-                .iter()
-                .map(|(k, v)| (Box::from(k.as_str()), Box::from(v.as_str())))
-                .collect(),
+            data: {
+                // Sized up front: collected, a one-key session took a list
+                // of four and a reallocation to shrink it.
+                let mut data = Vec::with_capacity(record.data.len());
+                data.extend(
+                    (record.data.iter())
+                        .map(|(k, v)| (Box::from(k.as_str()), Box::from(v.as_str()))),
+                );
+                data.into_boxed_slice()
+            },
             created_at: record.created_at,
             renewed_at: record.renewed_at,
             expires_at: record.expires_at,
@@ -644,6 +649,8 @@ impl Entry {
         }
         let mut data = std::mem::take(&mut self.data).into_vec();
         data.retain(|(k, _)| !removed(k));
+        // Exactly: a list grown by doubling is shrunk again by a reallocation.
+        data.reserve_exact(added.len());
         data.extend(added.into_iter().map(|(k, v)| (Box::from(k), Box::from(v))));
         self.data = data.into_boxed_slice();
     }
