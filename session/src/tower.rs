@@ -329,7 +329,11 @@ pub struct SharedSession(Arc<Mutex<Option<Session>>>);
 
 impl SharedSession {
     fn new(session: Session) -> Self {
-        Self(Arc::new(Mutex::new(Some(session))))
+        // Put in place once the handle exists: built whole, the session
+        // was copied three times on its way into the `Arc`.
+        let shared = Self(Arc::new(Mutex::new(None)));
+        *shared.lock() = Some(session);
+        shared
     }
 
     /// Empties the handle, for the commit.
