@@ -604,8 +604,16 @@ impl Entry {
         (class, self.expires_at)
     }
 
-    /// The size the entry would have after [`merge`](Self::merge).
-    fn size_after(&self, update: &Update<'_>) -> usize {
+    /// The size the entry would have after [`merge`](Self::merge), given
+    /// its size now.
+    fn size_after(&self, size: usize, update: &Update<'_>) -> usize {
+        // The common commit, one value written, by difference.
+        if let ([(key, value)], []) = (update.set.as_slice(), update.remove.as_slice()) {
+            return match self.data.iter().find(|(have, _)| **have == **key) {
+                Some((_, old)) => size - old.len() + value.len(),
+                None => size + key.len() + value.len(),
+            };
+        }
         let in_set = |key: &str| update.set.iter().any(|(k, _)| *k == key);
         let kept = self
             .data
@@ -741,7 +749,8 @@ impl MemoryStore {
                 return Ok(false);
             };
             let entry = &mut shard.slots[slot].entry;
-            let (old, new) = (entry.size(), entry.size_after(update));
+            let old = entry.size();
+            let new = entry.size_after(old, update);
             if new > limit {
                 drop(shard);
                 shared.release(0, claimed);
@@ -875,7 +884,7 @@ impl Shards {
         }
         let mut entry = held.entry;
         let (size, limit) = (
-            entry.size_after(update),
+            entry.size_after(entry.size(), update),
             self.max_session_bytes.load(Relaxed),
         );
         if size > limit {
@@ -1377,6 +1386,10 @@ mod tests {
                 ..Update::default()
             },
             Update {
+                set: vec![("new", "4444")],
+                ..Update::default()
+            },
+            Update {
                 set: vec![("c", "3"), ("c", "33333")],
                 ..Update::default()
             },
@@ -1397,7 +1410,7 @@ mod tests {
         ];
         for update in &updates {
             let mut entry = Entry::from_record(&base);
-            let predicted = entry.size_after(update);
+            let predicted = entry.size_after(entry.size(), update);
             entry.merge(update);
             assert_eq!(entry.size(), predicted, "{update:?}");
             let mut expected = base.clone();
