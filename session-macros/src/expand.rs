@@ -125,7 +125,7 @@ fn expand(args: &Args, handler: HandlerFn, analysis: &Analysis) -> TokenStream {
                 }
             };
             #request_rebind
-            let #out: #output = {
+            let mut #out: #output = {
                 #(#session_attrs)*
                 let #session_pat: #session_ty = &mut #session;
                 async move {
@@ -141,7 +141,8 @@ fn expand(args: &Args, handler: HandlerFn, analysis: &Analysis) -> TokenStream {
                 }
                 .await
             };
-            #private::commit(&#manager, &#config, &mut #session, #out, #on_error).await
+            #private::commit(&#manager, &#config, &mut #session, &mut #out, #on_error).await;
+            #out
         }
     }
 }

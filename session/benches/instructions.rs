@@ -48,10 +48,10 @@ const BUDGET: &[(&str, u64)] = &[
     ("bare_writes", 3_192),
     ("bare_reads_with_cookie", 2_722),
     ("bare_writes_with_cookie", 3_595),
-    ("returning_reads", 6_524),
-    ("returning_writes", 8_065),
-    ("new_visitor_reads", 3_285),
-    ("new_visitor_writes", 6_889),
+    ("returning_reads", 6_398),
+    ("returning_writes", 7_940),
+    ("new_visitor_reads", 3_148),
+    ("new_visitor_writes", 6_753),
 ];
 
 /// How far over its budget a case may go before the run fails.

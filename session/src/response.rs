@@ -21,23 +21,25 @@ use crate::session::Session;
 /// the response's own headers; an `Err` commits nothing and passes through
 /// untouched. Step 6 when the store fails: the response is replaced by
 /// `on_error`'s, and the failure is logged.
+///
+/// Works on the output where the caller holds it: passed in and returned,
+/// it was one more copy, and room in the commit's future.
 pub async fn commit<O: HandlerOutput>(
     manager: &Sessions,
     config: &SessionConfig,
     session: &mut Session,
-    mut output: O,
+    output: &mut O,
     on_error: impl FnOnce(&RequestError) -> Response<O::Body>,
-) -> O {
+) {
     let Some(response) = output.response_mut() else {
-        return output;
+        return;
     };
     match manager.commit_in_place(config, session).await {
         Ok(Some(cookie)) => {
             response.headers_mut().append(SET_COOKIE, cookie);
-            output
         }
-        Ok(None) => output,
-        Err(error) => O::from_response(failed(&error, on_error)),
+        Ok(None) => {}
+        Err(error) => *output = O::from_response(failed(&error, on_error)),
     }
 }
 

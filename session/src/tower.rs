@@ -245,13 +245,13 @@ where
                 let shared = SharedSession::new(session);
                 let mut slot = EmptiedOnDrop(Some(shared.clone()));
                 req.extensions_mut().insert(shared);
-                let output = inner.call(req).await;
+                let mut output = inner.call(req).await;
                 // From here on the handle is empty: a write through a copy
                 // kept elsewhere fails loudly instead of being lost.
-                match slot.take() {
-                    Some(mut session) => commit(&manager, config, &mut session, output, hook).await,
-                    None => output,
+                if let Some(mut session) = slot.take() {
+                    commit(&manager, config, &mut session, &mut output, hook).await;
                 }
+                output
             }),
         }
     }
