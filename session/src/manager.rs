@@ -608,14 +608,13 @@ impl Sessions {
     /// does not happen, but the store refuses to overwrite, so try again.
     /// [`fresh_id`] is the same for a store that never waits.
     async fn create(&self, record: &Record, now: u64) -> Result<SessionId, RequestError> {
+        let store = match &self.inner.store {
+            Backend::Memory(memory) => return fresh_id(|key| memory.create_at(key, record, now)),
+            store => store,
+        };
         for _ in 0..3 {
             let id = SessionId::generate()?;
-            let key: StoreKey = id.store_key();
-            let created = match &self.inner.store {
-                Backend::Memory(memory) => memory.create_at(&key, record, now)?,
-                store => Box::pin(store.create(&key, record, now)).await?,
-            };
-            if created {
+            if Box::pin(store.create(&id.store_key(), record, now)).await? {
                 return Ok(id);
             }
         }

@@ -541,10 +541,8 @@ impl Entry {
                 // Sized up front: collected, a one-key session took a list
                 // of four and a reallocation to shrink it.
                 let mut data = Vec::with_capacity(record.data.len());
-                data.extend(
-                    (record.data.iter())
-                        .map(|(k, v)| (Box::from(k.as_str()), Box::from(v.as_str()))),
-                );
+                let pairs = record.data.iter();
+                data.extend(pairs.map(|(k, v)| (Box::from(k.as_str()), Box::from(v.as_str()))));
                 data.into_boxed_slice()
             },
             created_at: record.created_at,
