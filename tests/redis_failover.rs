@@ -267,7 +267,12 @@ async fn failover(durable: bool, lag: Duration) {
             .max_by_key(|key| {
                 let port = cluster.master_of(key);
                 let created = cluster.cli(port, &["HGET", key, "m:c"]);
-                created.trim().parse::<u64>().unwrap_or(0)
+                let created = created.trim();
+                created
+                    .strip_suffix("ms")
+                    .unwrap_or(created)
+                    .parse::<u64>()
+                    .unwrap_or(0)
             })
             .expect("a key");
         cluster.master_of(newest)

@@ -131,7 +131,7 @@ const META: [&str; 6] = [CREATED, EXPIRES, SEEN, OWNER, HANDLE, LABEL];
 
 impl Meta {
     fn ms(&self, i: usize) -> Option<u64> {
-        self.0.get(i)?.as_deref()?.parse().ok()
+        super::parse_ms(self.0.get(i)?.as_deref()?)
     }
 
     fn text(&self, i: usize) -> Option<&str> {
