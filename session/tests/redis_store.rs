@@ -353,11 +353,11 @@ async fn one_round_trip_to_load_one_to_commit_none_without_a_cookie() {
     assert!(s.remove("gone"));
     sessions.commit(&CONFIG, s).await.expect("commit");
     // redis-rs writes a pipeline at once and then reads every reply: one
-    // round trip, three commands (the expiry refresh is not due: no TTL).
+    // round trip, two commands (the expiry refresh is not due: no TTL).
     assert_eq!(
         proxy.take(),
-        [["HSET", "HDEL", "HEXISTS"]],
-        "a commit of changes: one pipeline, closed by the liveness check"
+        [["HSET", "HDEL"]],
+        "a commit of changes: one pipeline; HSET's answer is the liveness check"
     );
 
     let s = sessions.load(&CONFIG, &cookie).await.expect("load");
@@ -472,14 +472,19 @@ async fn a_fragment_is_dead_to_load_update_delete_and_move() {
         "and removes it"
     );
 
+    // An update learns about liveness from its HSET's answer (see the
+    // next test): on a fragment that was there before it, it may report
+    // "saved", but the fragment stays dead, and still expires.
     plant(&mut conn, &name, later).await;
-    assert!(
-        !store.update(&key, &update).await.expect("update"),
-        "an update that lands on a fragment reports not saved"
+    store.update(&key, &update).await.expect("update");
+    assert_eq!(
+        store.load(&key).await.expect("load"),
+        None,
+        "an update that lands on a fragment does not bring it back"
     );
     assert!(
-        !conn.exists::<_, bool>(&name).await.expect("EXISTS"),
-        "and removes what it wrote"
+        conn.pttl::<_, i64>(&name).await.expect("PTTL") > 0,
+        "and it still expires"
     );
 
     plant(&mut conn, &name, later).await;
@@ -494,6 +499,81 @@ async fn a_fragment_is_dead_to_load_update_delete_and_move() {
     );
     assert_eq!(store.load(&to).await.expect("load"), None);
     assert!(!conn.exists::<_, bool>(&to_name).await.expect("EXISTS"));
+    assert_eq!(cleanup(&url, &prefix).await, 0, "nothing left behind");
+}
+
+/// A write learns whether the session is alive from its own `HSET`
+/// (`m:s` already there), and asks `HEXISTS m:c` only when every field was
+/// new: for a session an earlier release wrote without `m:s` (here, on a
+/// new key), which it saves, and for one that ended, whose fragment it
+/// removes.
+#[tokio::test]
+async fn an_update_checks_m_c_only_when_its_hset_added_every_field() {
+    let Some(url) = redis_url() else { return };
+    let proxy = CountingProxy::start(upstream(&url));
+    let prefix = unique_prefix("liveness");
+    let store = RedisStore::connect(&through(&url, proxy.addr))
+        .await
+        .expect("connect through the proxy")
+        .with_prefix(&prefix);
+    let mut conn = raw(&url).await;
+    let now = now_ms();
+    let later = now + 60_000;
+    let key = hyper_session::StoreKey::from_bytes([7; 32]);
+    let name = format!("{prefix}{}", key.to_hex());
+    // As an earlier release wrote it: integer timestamps, no `m:s`.
+    let _: () = redis::cmd("HSET")
+        .arg(&name)
+        .arg(&["m:c", &now.to_string(), "m:e", &later.to_string()])
+        .arg(&["d:test_counter", "3"])
+        .query_async(&mut conn)
+        .await
+        .expect("HSET");
+    let _: () = conn.expire(&name, 60).await.expect("EXPIRE");
+    proxy.take();
+    // Writes `field`, between expiry refreshes: saved, and the commands sent.
+    let write = async |field: &'static str, n: &'static str| {
+        let mut update = Update::new(later).set(field, n);
+        update.expiry_moved = false;
+        let saved = store.update(&key, &update).await.expect("update");
+        (saved, proxy.take())
+    };
+
+    // A new key, and `m:s`: every field is new, yet the session lives.
+    assert_eq!(
+        write("other", "1").await,
+        (
+            true,
+            vec![vec!["HSET".to_owned()], vec!["HEXISTS".to_owned()]]
+        ),
+        "every field new: m:c tells"
+    );
+    let loaded = store.load(&key).await.expect("load").expect("alive");
+    assert_eq!(loaded.data.get("other").map(String::as_str), Some("1"));
+    assert_eq!(
+        loaded.data.get("test_counter").map(String::as_str),
+        Some("3")
+    );
+    proxy.take();
+    assert_eq!(
+        write("test_counter", "5").await,
+        (true, vec![vec!["HSET".to_owned()]]),
+        "now with m:s: the write alone"
+    );
+
+    assert!(store.delete(&key).await.expect("delete"));
+    proxy.take();
+    assert_eq!(
+        write("test_counter", "6").await,
+        (
+            false,
+            ["HSET", "HEXISTS", "UNLINK"]
+                .map(|c| vec![c.to_owned()])
+                .to_vec()
+        ),
+        "a write after the logout: not saved, and the fragment it made removed"
+    );
+    assert_eq!(store.load(&key).await.expect("load"), None);
     assert_eq!(cleanup(&url, &prefix).await, 0, "nothing left behind");
 }
 

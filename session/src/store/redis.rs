@@ -69,8 +69,9 @@ const STAGING: &str = ":new";
 /// Each call is one round trip: `load` an `HGETALL`; `create` one pipeline
 /// of `HSET` and `PEXPIREAT` on a staging key (the hash's key and `:new`)
 /// and `RENAMENX` into place (atomic, never overwrites); `update` one
-/// pipeline of `HSET` (expiry and changed values), `HDEL` (removed keys),
-/// `PEXPIREAT` and `HEXISTS m:c`; `delete` one pipeline of `HDEL m:c` and
+/// pipeline of `HSET` (`m:s`, changed values, a new expiry), `HDEL`
+/// (removed keys) and `PEXPIREAT` (once the expiry moves), so that a plain
+/// commit is one command; `delete` one pipeline of `HDEL m:c` and
 /// `UNLINK`; the move of `cycle_id` ([`AtomicMove`], single node only) one
 /// script that checks the session and `RENAMENX`es it, then writes the
 /// update's fields on the new name. Only moves use a script (it costs Redis
@@ -130,11 +131,18 @@ const STAGING: &str = ":new";
 /// it). A write that loses a race with a logout (the logout's `HDEL m:c`,
 /// `UNLINK` lands first) recreates at most a *fragment*: a hash without
 /// `m:c`. Every operation agrees that a fragment is dead: `load` ignores
-/// it; `update` and the move see `HEXISTS m:c` answer 0, report "not
-/// saved" and remove what they wrote; `delete` answers from `HDEL m:c`, so
-/// deleting a fragment reports that nothing was alive, and of two
-/// concurrent deletes only one reports ending the session. A logout, once
-/// answered, is final.
+/// it, the move checks `m:c` in its script, and `delete` answers from
+/// `HDEL m:c`, so deleting a fragment reports that nothing was alive, and
+/// of two concurrent deletes only one reports ending the session. A
+/// logout, once answered, is final.
+///
+/// `update` needs no check of its own on the way: every write sets `m:s`,
+/// which every live session has, and `HSET` answers how many fields were
+/// new. Only when all were (the write made a fragment, or met a session an
+/// earlier release wrote without `m:s`) does it ask `HEXISTS m:c`, and if
+/// the session is gone, it reports "not saved" and removes what it wrote.
+/// A write that lands on another write's fragment before that one is
+/// removed reports "saved", which changes nothing a load can see.
 ///
 /// # Failures
 ///
@@ -444,17 +452,17 @@ impl RedisStore {
 
     /// How long this write waits for a replica, if it must: a logout
     /// (`logout`) whenever a wait is set, any commit with durable commits.
-    fn replica_wait(&self, logout: bool) -> Option<Duration> {
-        self.replica_wait.filter(|_| logout || self.durable)
+    fn replica_wait(&self, write: Write) -> Option<Duration> {
+        self.replica_wait
+            .filter(|_| write == Write::Logout || self.durable)
     }
 
     /// Runs `batch` (see [`Batch`]), closed by `WAIT 1 <ms>` if this write
     /// must reach a replica; returns the batch's answer. A replica that
     /// does not confirm in time fails the call, unless the answer says the
-    /// write did not take effect (`answered`: 0 for a create whose id was
-    /// taken, an update of a dead session), which needs no replica.
-    async fn run(&self, what: &'static str, batch: Batch, logout: bool) -> Result<i64, StoreError> {
-        let wait = self.replica_wait(logout);
+    /// write did not take effect (see [`Write`]), which needs no replica.
+    async fn run(&self, what: &'static str, batch: Batch, write: Write) -> Result<i64, StoreError> {
+        let wait = self.replica_wait(write);
         let (pipe, replies) = batch.finish(wait);
         let pipe = &pipe;
         let (answer, replicas) = self
@@ -462,14 +470,13 @@ impl RedisStore {
                 replies.read(pipe.query_async(&mut conn).await?)
             })
             .await?;
+        let took_effect = write != Write::ZeroIsNone || answer != 0;
         match (wait, replicas) {
-            (Some(timeout), Some(n)) if n < 1 && (logout || answer != 0) => {
-                Err(StoreError::backend(format!(
-                    "no Redis replica confirmed the write within {timeout:?} (WAIT); it is on \
+            (Some(timeout), Some(n)) if n < 1 && took_effect => Err(StoreError::backend(format!(
+                "no Redis replica confirmed the write within {timeout:?} (WAIT); it is on \
                      the master only and could be lost in a failover, so the request failed \
                      and can be retried"
-                )))
-            }
+            ))),
             _ => Ok(answer),
         }
     }
@@ -947,7 +954,7 @@ impl SessionStore for RedisStore {
         batch.cmd("PEXPIREAT").arg(staging).arg(expires);
         batch.answer("RENAMENX").arg(staging).arg(name);
         let renamed = self
-            .run("Redis session create failed", batch, false)
+            .run("Redis session create failed", batch, Write::ZeroIsNone)
             .await?;
         if renamed != 1 {
             self.unlink(staging).await?;
@@ -961,20 +968,24 @@ impl SessionStore for RedisStore {
         let name = name.as_str();
         // One pipeline, one round trip, plain commands (a Lua script cost
         // Redis several times as much, a MULTI twice). No atomicity is
-        // needed: a live session has `m:c`, and the closing HEXISTS says
-        // whether it still had it after this write. If not, a destroy (or
-        // expiry) won the race and this write made or touched a fragment,
-        // which no load returns; it is removed at once, and would expire.
+        // needed: the write always sets `m:s`, which a live session has,
+        // and `HSET` answers how many fields it added. If it added them
+        // all, a destroy (or expiry) may have won the race, and this write
+        // made a fragment (no `m:c`), which no load returns; it is removed
+        // at once, and would expire.
         if let Some(owner) = update.new_owner() {
             self.index_touch(owner, Some(key), update.expires_at)
                 .await?;
         }
         let mut batch = self.batch();
-        write_changes(&mut batch, name, update);
-        let alive = self
-            .run("Redis session update failed", batch, false)
+        let fields = write_changes(&mut batch, name, update);
+        let added = self
+            .run("Redis session update failed", batch, Write::Always)
             .await?;
-        if alive != 1 {
+        // Every field new: `m:s` was not there, which a live session
+        // always has, unless an earlier release wrote it. Only `m:c` can
+        // tell, in a second round trip that a plain commit never pays.
+        if added == fields && !self.is_alive(name).await? {
             self.unlink(name).await?;
             return Ok(false);
         }
@@ -1056,7 +1067,10 @@ impl RedisStore {
             .arg(set.len())
             .arg(set)
             .arg(remove);
-        let moved = match self.run("Redis session move failed", batch, false).await? {
+        let moved = match self
+            .run("Redis session move failed", batch, Write::ZeroIsNone)
+            .await?
+        {
             1 => true,
             -1 => {
                 tracing::debug!(session = %from.fingerprint(), "session signed in by another request meanwhile; not moved to a new id");
@@ -1084,7 +1098,9 @@ impl RedisStore {
         let mut batch = self.batch();
         batch.answer("HDEL").arg(name).arg(CREATED);
         batch.cmd("UNLINK").arg(name);
-        let ended = self.run("Redis session delete failed", batch, true).await?;
+        let ended = self
+            .run("Redis session delete failed", batch, Write::Logout)
+            .await?;
         Ok(ended == 1)
     }
 
@@ -1148,22 +1164,24 @@ fn context(what: impl Into<Cow<'static, str>>, source: RedisError) -> StoreError
     })
 }
 
-/// The commands that apply `update` to the hash `name`, closed by the
-/// liveness check: `HSET` of the expiry, the changed values and any new
-/// `renewed_at`; `HDEL` of removed keys; `PEXPIREAT`; `HEXISTS m:c`, the
-/// batch's answer (1: the session was alive after the write).
-fn write_changes(batch: &mut Batch, name: &str, update: &Update<'_>) {
+/// The commands that apply `update` to the hash `name`: `HSET` of
+/// `seen_at`, the changed values and any new expiry, `renewed_at` and
+/// owner, the batch's answer (how many of its fields were new); `HDEL` of
+/// removed keys; `PEXPIREAT` if the expiry moved. Returns how many fields
+/// the `HSET` writes.
+fn write_changes(batch: &mut Batch, name: &str, update: &Update<'_>) -> i64 {
     let (set, remove) = changes(update);
-    batch.cmd("HSET").arg(name).arg(set);
+    let fields = i64::try_from(set.len() / 2).unwrap_or(i64::MAX);
+    batch.answer("HSET").arg(name).arg(set);
     if !remove.is_empty() {
         batch.cmd("HDEL").arg(name).arg(remove);
     }
     // Between two expiry refreshes the end stays where it is: a plain
-    // commit is then two commands, the write and the liveness check.
+    // commit is then one command.
     if update.expiry_moved {
         batch.cmd("PEXPIREAT").arg(name).arg(update.expires_at);
     }
-    batch.answer("HEXISTS").arg(name).arg(CREATED);
+    fields
 }
 
 /// The fields `update` writes (name, value, name, value...: the expiry,
@@ -1221,6 +1239,21 @@ if #ARGV > 3 + n then redis.call('HDEL', KEYS[2], unpack(ARGV, 4 + n)) end
 redis.call('PEXPIREAT', KEYS[2], ARGV[2])
 return 1
 ";
+
+/// What kind of write a [`Batch`] is, for the replica wait.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// Ends a session: waits for a replica whenever the store is set to
+    /// ([`RedisConfig::wait_for_replica`]), and always needs one.
+    Logout,
+    /// Waits only for durable commits, and an answer of 0 means it did
+    /// not take effect (a create whose id was taken, a move of a session
+    /// that had ended), which needs no replica.
+    ZeroIsNone,
+    /// Waits only for durable commits, and took effect whatever its answer
+    /// (an update: its answer counts the fields that were new).
+    Always,
+}
 
 /// The commands of one store call, all on the keys of one session (one
 /// slot), of which one, the *answer*, says whether the write took effect.
