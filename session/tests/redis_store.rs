@@ -502,6 +502,15 @@ async fn a_fragment_is_dead_to_load_update_delete_and_move() {
     assert_eq!(cleanup(&url, &prefix).await, 0, "nothing left behind");
 }
 
+/// [`store_for`], the store's connection through a [`CountingProxy`].
+async fn proxied_store_for(test: &str) -> Option<(String, String, CountingProxy, RedisStore)> {
+    let url = redis_url()?;
+    let proxy = CountingProxy::start(upstream(&url));
+    let prefix = unique_prefix(test);
+    let store = connect(&through(&url, proxy.addr), &prefix).await;
+    Some((url, prefix, proxy, store))
+}
+
 /// A write learns whether the session is alive from its own `HSET`
 /// (`m:s` already there), and asks `HEXISTS m:c` only when every field was
 /// new: for a session an earlier release wrote without `m:s` (here, on a
@@ -509,13 +518,9 @@ async fn a_fragment_is_dead_to_load_update_delete_and_move() {
 /// removes.
 #[tokio::test]
 async fn an_update_checks_m_c_only_when_its_hset_added_every_field() {
-    let Some(url) = redis_url() else { return };
-    let proxy = CountingProxy::start(upstream(&url));
-    let prefix = unique_prefix("liveness");
-    let store = RedisStore::connect(&through(&url, proxy.addr))
-        .await
-        .expect("connect through the proxy")
-        .with_prefix(&prefix);
+    let Some((url, prefix, proxy, store)) = proxied_store_for("liveness").await else {
+        return;
+    };
     let mut conn = raw(&url).await;
     let now = now_ms();
     let later = now + 60_000;
@@ -574,6 +579,48 @@ async fn an_update_checks_m_c_only_when_its_hset_added_every_field() {
         "a write after the logout: not saved, and the fragment it made removed"
     );
     assert_eq!(store.load(&key).await.expect("load"), None);
+    assert_eq!(cleanup(&url, &prefix).await, 0, "nothing left behind");
+}
+
+/// A write to a session that had ended, whose answer is lost with its
+/// connection: the resent write finds the fields the first one made, yet
+/// asks `HEXISTS m:c`, and removes that fragment rather than leave it
+/// without an expiry.
+#[tokio::test]
+async fn a_resent_write_to_an_ended_session_leaves_nothing() {
+    let Some((url, prefix, proxy, store)) = proxied_store_for("resent").await else {
+        return;
+    };
+    let now = now_ms();
+    let key = hyper_session::StoreKey::from_bytes([9; 32]);
+    let data = [("n".to_owned(), "1".to_owned())].into_iter().collect();
+    assert!(store
+        .create(&key, &Record::new(data, now, now, now + 60_000))
+        .await
+        .expect("create"));
+    assert!(store.delete(&key).await.expect("delete"));
+    proxy.take();
+
+    let mut update = Update::new(now + 60_000).set("n", "2");
+    update.expiry_moved = false;
+    proxy.cut_next_answer();
+    assert!(
+        !store.update(&key, &update).await.expect("update, resent"),
+        "not saved"
+    );
+    // The new connection introduces itself (`CLIENT SETINFO`) first.
+    let sent: Vec<Vec<String>> = proxy
+        .take()
+        .into_iter()
+        .filter(|trip| trip.iter().all(|c| c != "CLIENT"))
+        .collect();
+    assert_eq!(
+        sent,
+        ["HSET", "HSET", "HEXISTS", "UNLINK"]
+            .map(|c| vec![c.to_owned()])
+            .to_vec(),
+        "sent twice, then the check and the removal"
+    );
     assert_eq!(cleanup(&url, &prefix).await, 0, "nothing left behind");
 }
 

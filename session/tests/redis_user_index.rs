@@ -16,6 +16,8 @@ use hyper_session::{RedisStore, Session, SessionConfig, Sessions};
 #[path = "../../tests/common/redis_env.rs"]
 mod redis_env;
 
+// Not every test binary cuts connections.
+#[allow(dead_code)]
 #[path = "../../tests/common/counting_proxy.rs"]
 mod counting_proxy;
 

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Commands a replica sends its master, which a proxy in front of a
@@ -16,6 +17,7 @@ const REPLICATION: [&str; 4] = ["REPLCONF", "PSYNC", "SYNC", "PING"];
 pub struct CountingProxy {
     pub addr: SocketAddr,
     batches: Arc<Mutex<Vec<Vec<String>>>>,
+    cut: Arc<AtomicBool>,
 }
 
 impl CountingProxy {
@@ -24,6 +26,8 @@ impl CountingProxy {
         let addr = listener.local_addr().expect("addr");
         let batches = Arc::new(Mutex::new(vec![Vec::new()]));
         let log = batches.clone();
+        let cut = Arc::new(AtomicBool::new(false));
+        let cutter = cut.clone();
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
@@ -35,13 +39,20 @@ impl CountingProxy {
                     client.try_clone().expect("clone"),
                     server.try_clone().expect("clone"),
                 );
-                let replies = log.clone();
-                std::thread::spawn(move || forward_replies(s2, c2, &replies));
+                let (replies, cut) = (log.clone(), cutter.clone());
+                std::thread::spawn(move || forward_replies(s2, c2, &replies, &cut));
                 let log = log.clone();
                 std::thread::spawn(move || forward_commands(client, server, &log));
             }
         });
-        Self { addr, batches }
+        Self { addr, batches, cut }
+    }
+
+    /// Closes the connection that next gets an answer, instead of passing
+    /// the answer on: Redis has carried out what the client sent, and the
+    /// client never learns it.
+    pub fn cut_next_answer(&self) {
+        self.cut.store(true, Ordering::SeqCst);
     }
 
     /// The round trips since the last call, each the commands it carried.
@@ -53,12 +64,19 @@ impl CountingProxy {
 }
 
 /// Copies Redis's answers to the client; an answer closes the batch.
-fn forward_replies(mut server: TcpStream, mut client: TcpStream, log: &Mutex<Vec<Vec<String>>>) {
+fn forward_replies(
+    mut server: TcpStream,
+    mut client: TcpStream,
+    log: &Mutex<Vec<Vec<String>>>,
+    cut: &AtomicBool,
+) {
     let mut buf = [0u8; 16 * 1024];
     loop {
         let n = server.read(&mut buf).unwrap_or(0);
-        if n == 0 {
+        if n == 0 || cut.swap(false, Ordering::SeqCst) {
             let _ = client.shutdown(Shutdown::Both);
+            let _ = server.shutdown(Shutdown::Both);
+            log.lock().expect("lock").push(Vec::new());
             return;
         }
         log.lock().expect("lock").push(Vec::new());

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -139,7 +140,8 @@ const STAGING: &str = ":new";
 /// `update` needs no check of its own on the way: every write sets `m:s`,
 /// which every live session has, and `HSET` answers how many fields were
 /// new. Only when all were (the write made a fragment, or met a session an
-/// earlier release wrote without `m:s`) does it ask `HEXISTS m:c`, and if
+/// earlier release wrote without `m:s`), or when it was sent twice (the
+/// first may have made the fragment), does it ask `HEXISTS m:c`, and if
 /// the session is gone, it reports "not saved" and removes what it wrote.
 /// A write that lands on another write's fragment before that one is
 /// removed reports "saved", which changes nothing a load can see.
@@ -458,16 +460,19 @@ impl RedisStore {
     }
 
     /// Runs `batch` (see [`Batch`]), closed by `WAIT 1 <ms>` if this write
-    /// must reach a replica; returns the batch's answer. A replica that
+    /// must reach a replica; returns the batch's answer, and whether the
+    /// batch was sent twice (see [`retry`](Self::retry)). A replica that
     /// does not confirm in time fails the call, unless the answer says the
     /// write did not take effect (see [`Write`]), which needs no replica.
-    async fn run(&self, what: &'static str, batch: Batch, write: Write) -> Result<i64, StoreError> {
+    async fn run(&self, what: &'static str, batch: Batch, write: Write) -> Result<Ran, StoreError> {
         let wait = self.replica_wait(write);
         let (pipe, replies) = batch.finish(wait);
         let pipe = &pipe;
+        let sent = &AtomicU8::new(0);
         let (answer, replicas) = self
-            .retry(what, move |mut conn| async move {
-                replies.read(pipe.query_async(&mut conn).await?)
+            .retry(what, move |mut conn| {
+                sent.fetch_add(1, Ordering::Relaxed);
+                async move { replies.read(pipe.query_async(&mut conn).await?) }
             })
             .await?;
         let took_effect = write != Write::ZeroIsNone || answer != 0;
@@ -477,7 +482,10 @@ impl RedisStore {
                      the master only and could be lost in a failover, so the request failed \
                      and can be retried"
             ))),
-            _ => Ok(answer),
+            _ => Ok(Ran {
+                answer,
+                resent: sent.load(Ordering::Relaxed) > 1,
+            }),
         }
     }
 
@@ -955,7 +963,8 @@ impl SessionStore for RedisStore {
         batch.answer("RENAMENX").arg(staging).arg(name);
         let renamed = self
             .run("Redis session create failed", batch, Write::ZeroIsNone)
-            .await?;
+            .await?
+            .answer;
         if renamed != 1 {
             self.unlink(staging).await?;
             return Ok(false);
@@ -979,13 +988,15 @@ impl SessionStore for RedisStore {
         }
         let mut batch = self.batch();
         let fields = write_changes(&mut batch, name, update);
-        let added = self
+        let ran = self
             .run("Redis session update failed", batch, Write::Always)
             .await?;
         // Every field new: `m:s` was not there, which a live session
-        // always has, unless an earlier release wrote it. Only `m:c` can
-        // tell, in a second round trip that a plain commit never pays.
-        if added == fields && !self.is_alive(name).await? {
+        // always has, unless an earlier release wrote it. Sent twice: the
+        // first may have written them (a fragment, if the session had
+        // ended). Only `m:c` can tell, in a second round trip that a plain
+        // commit never pays.
+        if (ran.answer == fields || ran.resent) && !self.is_alive(name).await? {
             self.unlink(name).await?;
             return Ok(false);
         }
@@ -1070,6 +1081,7 @@ impl RedisStore {
         let moved = match self
             .run("Redis session move failed", batch, Write::ZeroIsNone)
             .await?
+            .answer
         {
             1 => true,
             -1 => {
@@ -1101,7 +1113,7 @@ impl RedisStore {
         let ended = self
             .run("Redis session delete failed", batch, Write::Logout)
             .await?;
-        Ok(ended == 1)
+        Ok(ended.answer == 1)
     }
 
     /// Whether the hash `name` is a live session (has `m:c`). Nobody but
@@ -1239,6 +1251,15 @@ if #ARGV > 3 + n then redis.call('HDEL', KEYS[2], unpack(ARGV, 4 + n)) end
 redis.call('PEXPIREAT', KEYS[2], ARGV[2])
 return 1
 ";
+
+/// What [`RedisStore::run`] learned of a [`Batch`].
+struct Ran {
+    /// The batch's answer.
+    answer: i64,
+    /// Whether it was sent a second time, its connection lost: the first
+    /// may have been carried out, its answer never read.
+    resent: bool,
+}
 
 /// What kind of write a [`Batch`] is, for the replica wait.
 #[derive(Clone, Copy, PartialEq, Eq)]
