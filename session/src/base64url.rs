@@ -53,11 +53,13 @@ const PAIRS: [[u8; 2]; 4096] = {
 /// header being written), with no UTF-8 check to pay.
 pub(crate) fn encode_32_ascii(bytes: &[u8; 32]) -> [u8; LEN_32] {
     let mut text = [0u8; LEN_32];
-    for (group, chars) in bytes[..30].chunks_exact(3).zip(text.chunks_exact_mut(4)) {
-        let n = usize::from(group[0]) << 16 | usize::from(group[1]) << 8 | usize::from(group[2]);
-        let [a, b] = PAIRS[n >> 12];
-        let [c, d] = PAIRS[n & 0xFFF];
-        chars.copy_from_slice(&[a, b, c, d]);
+    for group in 0..10 {
+        let (i, o) = (3 * group, 4 * group);
+        let n = usize::from(bytes[i]) << 16
+            | usize::from(bytes[i + 1]) << 8
+            | usize::from(bytes[i + 2]);
+        [text[o], text[o + 1]] = PAIRS[n >> 12];
+        [text[o + 2], text[o + 3]] = PAIRS[n & 0xFFF];
     }
     // The last two bytes: 16 bits in three characters, two zero bits after.
     let n = usize::from(bytes[30]) << 10 | usize::from(bytes[31]) << 2;
