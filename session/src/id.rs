@@ -6,6 +6,7 @@ use rand::rngs::OsRng;
 use rand::TryRngCore as _;
 
 use crate::error::RequestError;
+use crate::sha256;
 
 /// Length of an id in bytes: 256 bits.
 pub(crate) const ID_LEN: usize = 32;
@@ -79,32 +80,13 @@ impl SessionId {
     ///
     /// A 32-byte message is one block with fixed padding (FIPS 180-4
     /// §5.1.1: the message, a 1 bit, zeros, its length in bits), so the
-    /// block is built here and compressed once. The `Digest` interface
-    /// around the same compression cost 170 instructions a request of
-    /// buffering and finalizing, and moved with the compiler's inlining
-    /// (`benches/instructions.rs`).
+    /// block is built here and compressed once (see [`sha256`]).
     pub(crate) fn store_key(&self) -> StoreKey {
-        const INITIAL: [u32; 8] = [
-            0x6a09_e667,
-            0xbb67_ae85,
-            0x3c6e_f372,
-            0xa54f_f53a,
-            0x510e_527f,
-            0x9b05_688c,
-            0x1f83_d9ab,
-            0x5be0_cd19,
-        ];
-        let mut block = [0u8; 64];
+        let mut block = [0u8; sha256::BLOCK];
         block[..ID_LEN].copy_from_slice(&self.0);
         block[ID_LEN] = 0x80;
-        block[56..].copy_from_slice(&(8 * ID_LEN as u64).to_be_bytes());
-        let mut state = INITIAL;
-        sha2::compress256(&mut state, &[block.into()]);
-        let mut key = [0u8; 32];
-        for (bytes, word) in key.chunks_exact_mut(4).zip(state) {
-            bytes.copy_from_slice(&word.to_be_bytes());
-        }
-        StoreKey(key)
+        block[sha256::BLOCK - 8..].copy_from_slice(&(8 * ID_LEN as u64).to_be_bytes());
+        StoreKey(sha256::to_bytes(sha256::compress(sha256::INITIAL, &block)))
     }
 }
 

@@ -100,6 +100,7 @@ mod manager;
 mod owner;
 mod response;
 mod session;
+mod sha256;
 mod signing;
 pub mod store;
 #[cfg(feature = "tower")]

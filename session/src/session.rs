@@ -534,7 +534,7 @@ impl Session {
         // detached one never: only a stored session's commit reads which
         // keys changed, so only it pays for the copy of the key.
         if matches!(self.origin, Origin::Loaded(_)) && !self.changes.changed.contains(key) {
-            self.changes.changed.push(key);
+            self.changes.changed.push(key.to_owned());
         }
     }
 
@@ -600,43 +600,14 @@ pub(crate) enum Plan<'a> {
     },
 }
 
-/// The keys a request changed, in order. Most requests change one short
-/// key: held inline, that one costs no list and no copy on the heap
-/// (`benches/instructions.rs`).
+/// The keys a request changed, in order. Most requests change one key:
+/// held inline, that one costs no list (`benches/instructions.rs`).
 #[derive(Debug, Clone, Default)]
 pub(crate) enum ChangedKeys {
     #[default]
     None,
-    One(ShortKey),
+    One(String),
     Many(Vec<String>),
-}
-
-/// A key of at most [`ShortKey::MAX`] bytes, kept inline, without an
-/// allocation. 16 bytes: beside it, the `Vec` of `Many` keeps the enum as
-/// small as a `String` (a larger `Session` cost a new visitor 160 more
-/// instructions, `benches/instructions.rs`).
-#[derive(Debug, Clone)]
-pub(crate) struct ShortKey {
-    len: u8,
-    bytes: [u8; ShortKey::MAX],
-}
-
-impl ShortKey {
-    const MAX: usize = 15;
-
-    fn new(key: &str) -> Option<Self> {
-        let len = u8::try_from(key.len())
-            .ok()
-            .filter(|&n| usize::from(n) <= Self::MAX)?;
-        let mut bytes = [0; Self::MAX];
-        bytes[..key.len()].copy_from_slice(key.as_bytes());
-        Some(Self { len, bytes })
-    }
-
-    fn as_str(&self) -> &str {
-        // Copied whole from a `str`: always UTF-8.
-        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
-    }
 }
 
 impl ChangedKeys {
@@ -644,14 +615,12 @@ impl ChangedKeys {
         self.iter().any(|k| k == key)
     }
 
-    fn push(&mut self, key: &str) {
+    fn push(&mut self, key: String) {
         *self = match std::mem::take(self) {
-            Self::None => {
-                ShortKey::new(key).map_or_else(|| Self::Many(vec![key.to_owned()]), Self::One)
-            }
-            Self::One(first) => Self::Many(vec![first.as_str().to_owned(), key.to_owned()]),
+            Self::None => Self::One(key),
+            Self::One(first) => Self::Many(vec![first, key]),
             Self::Many(mut keys) => {
-                keys.push(key.to_owned());
+                keys.push(key);
                 Self::Many(keys)
             }
         };
@@ -674,12 +643,12 @@ impl ChangedKeys {
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
-        let (one, many): (Option<&str>, &[String]) = match self {
+        let (one, many): (Option<&String>, &[String]) = match self {
             Self::None => (None, &[]),
-            Self::One(key) => (Some(key.as_str()), &[]),
+            Self::One(key) => (Some(key), &[]),
             Self::Many(keys) => (None, keys),
         };
-        one.into_iter().chain(many.iter().map(String::as_str))
+        one.into_iter().chain(many).map(String::as_str)
     }
 }
 
@@ -762,9 +731,8 @@ mod tests {
     }
 
     #[test]
-    fn changed_keys_short_or_long_keep_their_order_and_no_duplicates() {
-        let long = "a key longer than fifteen bytes";
-        for first in ["fifteen bytes!!", "sixteen bytes!!!", long] {
+    fn changed_keys_keep_their_order_and_no_duplicates() {
+        for first in ["n2", "a key longer than a String's 24 bytes"] {
             let mut s = stored();
             s.insert(first, 1).expect("fits");
             s.insert(first, 2).expect("fits");
@@ -773,9 +741,6 @@ mod tests {
             s.insert(first, 3).expect("fits");
             assert_eq!(s.changes.changed.iter().collect::<Vec<_>>(), [first, "n"]);
         }
-        // Held inline or in a list, the set of changed keys takes no more
-        // room in every session than a `String`.
-        assert_eq!(size_of::<ChangedKeys>(), size_of::<String>());
     }
 
     #[test]

@@ -2,16 +2,14 @@
 
 use std::fmt;
 
-use hmac::{Hmac, Mac};
 use rand::rngs::OsRng;
 use rand::TryRngCore as _;
-use sha2::Sha256;
+use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use crate::error::BuildError;
 use crate::id::{SessionId, ID_LEN};
-
-type HmacSha256 = Hmac<Sha256>;
+use crate::sha256::{self, State};
 
 /// Shortest secret accepted, in bytes (256 bits, the HMAC-SHA256 block-size class).
 pub(crate) const MIN_SECRET_LEN: usize = 32;
@@ -59,12 +57,53 @@ impl fmt::Debug for Secret {
 }
 
 /// The signing keys: the newest signs, all of them verify.
-///
-/// Each key is turned into an HMAC state once, at start-up; a request clones
-/// that state (a memcpy) instead of re-running the key schedule.
 #[derive(Clone)]
 pub(crate) struct Keys {
-    macs: Vec<HmacSha256>,
+    macs: Vec<HmacKey>,
+}
+
+/// One HMAC-SHA256 key (RFC 2104), its two padded key blocks compressed
+/// once, at start-up: a tag then costs exactly its two compressions and
+/// the blocks around them (see [`sha256`]).
+#[derive(Clone)]
+struct HmacKey {
+    /// The state after `key ^ ipad`, and after `key ^ opad`.
+    inner: State,
+    outer: State,
+}
+
+impl HmacKey {
+    fn new(key: &[u8]) -> Self {
+        // A key longer than a block is hashed first (RFC 2104 §2).
+        let mut block = [0u8; sha256::BLOCK];
+        if key.len() > sha256::BLOCK {
+            block[..32].copy_from_slice(&Sha256::digest(key));
+        } else {
+            block[..key.len()].copy_from_slice(key);
+        }
+        let padded = |pad: u8| sha256::compress(sha256::INITIAL, &block.map(|b| b ^ pad));
+        Self {
+            inner: padded(0x36),
+            outer: padded(0x5c),
+        }
+    }
+
+    /// The HMAC of `parts`, one after the other.
+    #[cfg(test)]
+    fn mac(&self, parts: &[&[u8]]) -> [u8; TAG_LEN] {
+        let block = sha256::BLOCK as u64;
+        self.outer_of(sha256::finish(self.inner, block, parts))
+    }
+
+    /// The outer hash over the inner digest: one block of fixed layout.
+    fn outer_of(&self, inner: [u8; 32]) -> [u8; TAG_LEN] {
+        let mut block = [0u8; sha256::BLOCK];
+        block[..32].copy_from_slice(&inner);
+        block[32] = 0x80;
+        block[sha256::BLOCK - 8..]
+            .copy_from_slice(&((sha256::BLOCK as u64 + 32) * 8).to_be_bytes());
+        sha256::to_bytes(sha256::compress(self.outer, &block))
+    }
 }
 
 /// Which key accepted a tag.
@@ -81,19 +120,13 @@ impl Keys {
     pub(crate) fn new(current: &Secret, older: &[Secret]) -> Self {
         let macs = std::iter::once(current)
             .chain(older)
-            .map(|s| {
-                // `new_from_slice` accepts keys of any length for HMAC.
-                HmacSha256::new_from_slice(&s.0).unwrap_or_else(|_| unreachable!())
-            })
+            .map(|s| HmacKey::new(&s.0))
             .collect();
         Self { macs }
     }
 
     pub(crate) fn sign(&self, cookie_name: &str, id: &SessionId) -> [u8; TAG_LEN] {
         tag(&self.macs[0], cookie_name, id.as_bytes())
-            .finalize()
-            .into_bytes()
-            .into()
     }
 
     /// Checks `tag` in constant time against every key, newest first.
@@ -104,7 +137,7 @@ impl Keys {
         tag_bytes: &[u8; TAG_LEN],
     ) -> Option<Verified> {
         self.macs.iter().enumerate().find_map(|(i, mac)| {
-            let expected: [u8; TAG_LEN] = tag(mac, cookie_name, id).finalize().into_bytes().into();
+            let expected = tag(mac, cookie_name, id);
             bool::from(words(&expected).ct_eq(&words(tag_bytes))).then_some(if i == 0 {
                 Verified::Current
             } else {
@@ -129,12 +162,27 @@ fn words(tag: &[u8; TAG_LEN]) -> [u64; TAG_LEN / 8] {
 
 /// HMAC over `len(name) || name || id`: the length prefix keeps the message
 /// unambiguous, so a tag for one cookie name never verifies under another.
-fn tag(keyed: &HmacSha256, cookie_name: &str, id: &[u8; ID_LEN]) -> HmacSha256 {
-    let mut mac = keyed.clone();
-    mac.update(&(cookie_name.len() as u64).to_be_bytes());
-    mac.update(cookie_name.as_bytes());
-    mac.update(id);
-    mac
+///
+/// With a name of up to 15 bytes (`sid`, `id`, `session`...) the message and
+/// its padding fill one block, built here in place; a longer name takes the
+/// general path.
+fn tag(key: &HmacKey, cookie_name: &str, id: &[u8; ID_LEN]) -> [u8; TAG_LEN] {
+    let name = cookie_name.as_bytes();
+    let len = (name.len() as u64).to_be_bytes();
+    let message = len.len() + name.len() + ID_LEN;
+    let inner = if message < sha256::BLOCK - 8 {
+        let mut block = [0u8; sha256::BLOCK];
+        block[..8].copy_from_slice(&len);
+        block[8..8 + name.len()].copy_from_slice(name);
+        block[8 + name.len()..message].copy_from_slice(id);
+        block[message] = 0x80;
+        let bits = (sha256::BLOCK + message) as u64 * 8;
+        block[sha256::BLOCK - 8..].copy_from_slice(&bits.to_be_bytes());
+        sha256::to_bytes(sha256::compress(key.inner, &block))
+    } else {
+        sha256::finish(key.inner, sha256::BLOCK as u64, &[&len, name, id])
+    };
+    key.outer_of(inner)
 }
 
 impl fmt::Debug for Keys {
@@ -149,6 +197,45 @@ mod tests {
 
     fn secret(byte: u8) -> Secret {
         Secret::new([byte; 32]).expect("32 bytes")
+    }
+
+    /// RFC 4231 test cases 1, 2 and 6 (a key longer than a block).
+    #[test]
+    fn rfc_4231_vectors() {
+        let hex = |d: [u8; 32]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        assert_eq!(
+            hex(HmacKey::new(&[0x0b; 20]).mac(&[b"Hi There"])),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+        );
+        assert_eq!(
+            hex(HmacKey::new(b"Jefe").mac(&[b"what do ya want ", b"for nothing?"])),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(
+            hex(HmacKey::new(&[0xaa; 131])
+                .mac(&[b"Test Using Larger Than Block-Size Key - Hash Key First"])),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    proptest::proptest! {
+        /// Any key and cookie name: the tag `hmac`'s own `Hmac<Sha256>`
+        /// computes for the same message, so cookies signed before this
+        /// implementation still verify.
+        #[test]
+        fn tags_match_the_hmac_crate(
+            key in proptest::collection::vec(proptest::prelude::any::<u8>(), 32..200),
+            name in "[a-zA-Z0-9_-]{1,80}",
+            id in proptest::prelude::any::<[u8; ID_LEN]>(),
+        ) {
+            use hmac::Mac as _;
+            let mut reference = hmac::Hmac::<Sha256>::new_from_slice(&key).expect("any length");
+            reference.update(&(name.len() as u64).to_be_bytes());
+            reference.update(name.as_bytes());
+            reference.update(&id);
+            let expected: [u8; TAG_LEN] = reference.finalize().into_bytes().into();
+            proptest::prop_assert_eq!(tag(&HmacKey::new(&key), &name, &id), expected);
+        }
     }
 
     #[test]
