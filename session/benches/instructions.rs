@@ -48,10 +48,10 @@ const BUDGET: &[(&str, u64)] = &[
     ("bare_writes", 3_191),
     ("bare_reads_with_cookie", 2_721),
     ("bare_writes_with_cookie", 3_594),
-    ("returning_reads", 6_235),
-    ("returning_writes", 7_777),
-    ("new_visitor_reads", 3_160),
-    ("new_visitor_writes", 6_595),
+    ("returning_reads", 6_224),
+    ("returning_writes", 7_447),
+    ("new_visitor_reads", 3_162),
+    ("new_visitor_writes", 6_611),
 ];
 
 /// How far over its budget a case may go before the run fails.

@@ -17,7 +17,7 @@ use crate::session::{Changes, Loaded, Plan, Session, DEFAULT_MAX_SESSION_BYTES};
 use crate::signing::{Keys, Secret, Verified};
 use crate::store::backend::Backend;
 use crate::store::capability::require;
-use crate::store::memory::MemoryStore;
+use crate::store::memory::{Change, MemoryStore};
 use crate::store::{DynStore, Record, Revoke, SessionStore, UserIndex};
 
 /// Signing keys, a store and limits: everything decided at run time.
@@ -480,18 +480,36 @@ impl Sessions {
                     fresh.min(loaded.expires_at)
                 };
                 if !changes.is_empty() || refresh {
-                    let mut update = changes.update(expires_at, now);
-                    update.expiry_moved = expires_at != loaded.expires_at;
-                    // The memory store is called as it is: it never waits.
-                    // Another store's call is boxed, so that every request's
-                    // future holds a pointer, not that call's state.
-                    // The update goes into the box too: held across the
-                    // await, it would take its room in every request's.
-                    let changed = update.set.len() + update.remove.len();
+                    let expiry_moved = expires_at != loaded.expires_at;
+                    let changed = changes.changed();
                     let key = &loaded.key;
+                    let update = || {
+                        let mut update = changes.update(expires_at, now);
+                        update.expiry_moved = expiry_moved;
+                        update
+                    };
+                    // The memory store is called as it is: it never waits,
+                    // and takes the common commit (one value) without an
+                    // update built for it. Another store's call is boxed,
+                    // so that every request's future holds a pointer, not
+                    // that call's state. The update goes into the box too:
+                    // held across the await, it would take its room in
+                    // every request's.
                     let saved = match &self.inner.store {
-                        Backend::Memory(memory) => memory.update_at(key, &update, now)?,
+                        Backend::Memory(memory) => match changes.only_value() {
+                            Some((field, value)) => {
+                                let change = Change::One {
+                                    key: field,
+                                    value,
+                                    expires_at,
+                                    seen_at: now,
+                                };
+                                memory.update_at(key, change, now)?
+                            }
+                            None => memory.update_at(key, Change::Update(&update()), now)?,
+                        },
                         store => {
+                            let update = update();
                             Box::pin(async move { store.update(key, &update, now).await }).await?
                         }
                     };

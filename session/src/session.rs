@@ -666,6 +666,24 @@ impl Changes {
         self.changed.is_empty() && !self.owner_changed
     }
 
+    /// How many keys changed.
+    pub(crate) fn changed(&self) -> usize {
+        self.changed.len()
+    }
+
+    /// The one value written, when that is the whole change (no key
+    /// removed, the owner unchanged): the common commit, which the memory
+    /// store applies without an [`Update`].
+    pub(crate) fn only_value(&self) -> Option<(&str, &str)> {
+        match &self.changed {
+            ChangedKeys::One(key) if !self.owner_changed => self
+                .data
+                .get_key_value(key.as_str())
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+            _ => None,
+        }
+    }
+
     /// The store update at `now`: each changed key written, or removed if
     /// gone, and the owner.
     pub(crate) fn update(&self, expires_at: u64, now: u64) -> Update<'_> {

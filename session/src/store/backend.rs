@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::error::StoreError;
 use crate::id::StoreKey;
-use crate::store::memory::MemoryStore;
+use crate::store::memory::{Change, MemoryStore};
 use crate::store::{Capabilities, DynStore, Record, SessionStore, Update};
 
 pub(crate) enum Backend {
@@ -90,7 +90,7 @@ impl Backend {
         now: u64,
     ) -> Result<bool, StoreError> {
         match self {
-            Self::Memory(m) => m.update_at(key, update, now),
+            Self::Memory(m) => m.update_at(key, Change::Update(update), now),
             Self::Dyn { store, .. } => self.timed(store.update(key, update)).await,
         }
     }
