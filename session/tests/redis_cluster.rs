@@ -178,7 +178,7 @@ async fn one_round_trip_to_load_and_one_to_commit_in_cluster_mode_too() {
     sessions.commit(&CONFIG, s).await.expect("commit");
     assert_eq!(
         commands(&round_trips(&proxies)),
-        [["MULTI", "HSET", "HDEL", "EXEC"]],
+        [["MULTI", "HSET", "HDEL", "HEXISTS", "EXEC"]],
         "a commit of changes: one pipeline, no replica wait unless durable, no TTL until the refresh is due"
     );
 

@@ -474,9 +474,15 @@ async fn a_fragment_is_dead_to_load_update_delete_and_move() {
 
     // An update learns about liveness from its HSET's answer (see the
     // next test): on a fragment that was there before it, it may report
-    // "saved", but the fragment stays dead, and still expires.
+    // "saved" (whichever write made the fragment removes it), but the
+    // fragment stays dead, and keeps the expiry it had.
     plant(&mut conn, &name, later).await;
-    store.update(&key, &update).await.expect("update");
+    let mut between_refreshes = update.clone();
+    between_refreshes.expiry_moved = false;
+    store
+        .update(&key, &between_refreshes)
+        .await
+        .expect("update");
     assert_eq!(
         store.load(&key).await.expect("load"),
         None,

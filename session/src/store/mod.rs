@@ -326,7 +326,10 @@ pub trait SessionStore: Send + Sync + 'static {
     /// names; each value replaces the old one whole); returns `false`, and
     /// leaves nothing behind, when there is no live entry. A session
     /// destroyed while a request was running is therefore never brought
-    /// back by its commit.
+    /// back by its commit. (A store that cannot tell at once may answer
+    /// `true` while a concurrent write is still removing what it wrote for
+    /// the ended session, as the Redis store may: what matters is that no
+    /// later `load` returns it.)
     fn update(
         &self,
         key: &StoreKey,

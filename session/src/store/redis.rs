@@ -72,7 +72,9 @@ const STAGING: &str = ":new";
 /// and `RENAMENX` into place (atomic, never overwrites); `update` one
 /// pipeline of `HSET` (`m:s`, changed values, a new expiry), `HDEL`
 /// (removed keys) and `PEXPIREAT` (once the expiry moves), so that a plain
-/// commit is one command; `delete` one pipeline of `HDEL m:c` and
+/// commit is one command (see [Liveness](#liveness) for the second round
+/// trip of a write that finds its session ended, and for the cluster and
+/// durable commits); `delete` one pipeline of `HDEL m:c` and
 /// `UNLINK`; the move of `cycle_id` ([`AtomicMove`], single node only) one
 /// script that checks the session and `RENAMENX`es it, then writes the
 /// update's fields on the new name. Only moves use a script (it costs Redis
@@ -137,14 +139,19 @@ const STAGING: &str = ":new";
 /// of two concurrent deletes only one reports ending the session. A
 /// logout, once answered, is final.
 ///
-/// `update` needs no check of its own on the way: every write sets `m:s`,
-/// which every live session has, and `HSET` answers how many fields were
-/// new. Only when all were (the write made a fragment, or met a session an
-/// earlier release wrote without `m:s`), or when it was sent twice (the
-/// first may have made the fragment), does it ask `HEXISTS m:c`, and if
+/// On a single Redis without durable commits, `update` needs no check of
+/// its own on the way: every write sets `m:s`, which every live session
+/// has, and `HSET` answers how many fields were new. Only when all were
+/// (the write made a fragment, or met a session an earlier release wrote
+/// without `m:s`), or when the store sent it twice (the first may have made
+/// the fragment), does it ask `HEXISTS m:c` in a second round trip, and if
 /// the session is gone, it reports "not saved" and removes what it wrote.
 /// A write that lands on another write's fragment before that one is
-/// removed reports "saved", which changes nothing a load can see.
+/// removed reports "saved", which changes nothing a load can see. In a
+/// cluster (whose client resends a write by itself, unseen by the store)
+/// and with durable commits (a write no replica confirmed fails, and must
+/// not leave a fragment behind), `HEXISTS m:c` closes the write's own
+/// pipeline instead, as it did for every write before.
 ///
 /// # Failures
 ///
@@ -453,7 +460,7 @@ impl RedisStore {
     }
 
     /// How long this write waits for a replica, if it must: a logout
-    /// (`logout`) whenever a wait is set, any commit with durable commits.
+    /// whenever a wait is set, any commit with durable commits.
     fn replica_wait(&self, write: Write) -> Option<Duration> {
         self.replica_wait
             .filter(|_| write == Write::Logout || self.durable)
@@ -977,26 +984,39 @@ impl SessionStore for RedisStore {
         let name = name.as_str();
         // One pipeline, one round trip, plain commands (a Lua script cost
         // Redis several times as much, a MULTI twice). No atomicity is
-        // needed: the write always sets `m:s`, which a live session has,
-        // and `HSET` answers how many fields it added. If it added them
-        // all, a destroy (or expiry) may have won the race, and this write
-        // made a fragment (no `m:c`), which no load returns; it is removed
-        // at once, and would expire.
+        // needed: a live session has `m:c`, and if it is gone after this
+        // write, a destroy (or expiry) won the race and this write made or
+        // touched a fragment, which no load returns; it is removed at once.
+        //
+        // On a single Redis, without durable commits, the write's own
+        // answer says so: it always sets `m:s`, which a live session has,
+        // and `HSET` answers how many fields were new. Only when all were,
+        // or when the store sent the write twice (the first may have made
+        // the fragment), does a second round trip ask `HEXISTS m:c`. In a
+        // cluster, whose client resends by itself, and when a replica must
+        // confirm the write, `HEXISTS m:c` closes the write's own pipeline
+        // (see [`write_changes`]).
         if let Some(owner) = update.new_owner() {
             self.index_touch(owner, Some(key), update.expires_at)
                 .await?;
         }
         let mut batch = self.batch();
-        let fields = write_changes(&mut batch, name, update);
+        let exact = batch.cluster || self.durable;
+        let fields = write_changes(&mut batch, name, update, exact);
+        let write = if exact {
+            Write::ZeroIsNone
+        } else {
+            Write::Always
+        };
         let ran = self
-            .run("Redis session update failed", batch, Write::Always)
+            .run("Redis session update failed", batch, write)
             .await?;
-        // Every field new: `m:s` was not there, which a live session
-        // always has, unless an earlier release wrote it. Sent twice: the
-        // first may have written them (a fragment, if the session had
-        // ended). Only `m:c` can tell, in a second round trip that a plain
-        // commit never pays.
-        if (ran.answer == fields || ran.resent) && !self.is_alive(name).await? {
+        let ended = if exact {
+            ran.answer != 1
+        } else {
+            (ran.answer == fields || ran.resent) && !self.is_alive(name).await?
+        };
+        if ended {
             self.unlink(name).await?;
             return Ok(false);
         }
@@ -1178,22 +1198,48 @@ fn context(what: impl Into<Cow<'static, str>>, source: RedisError) -> StoreError
 
 /// The commands that apply `update` to the hash `name`: `HSET` of
 /// `seen_at`, the changed values and any new expiry, `renewed_at` and
-/// owner, the batch's answer (how many of its fields were new); `HDEL` of
-/// removed keys; `PEXPIREAT` if the expiry moved. Returns how many fields
-/// the `HSET` writes.
-fn write_changes(batch: &mut Batch, name: &str, update: &Update<'_>) -> i64 {
+/// owner; `HDEL` of removed keys; `PEXPIREAT` if the expiry moved. With
+/// `exact`, `HEXISTS m:c` closes them and is the batch's answer (1: the
+/// session was alive after the write); otherwise the `HSET` is, and
+/// answers how many of its fields were new. Returns how many distinct
+/// fields the `HSET` writes.
+fn write_changes(batch: &mut Batch, name: &str, update: &Update<'_>, exact: bool) -> i64 {
     let (set, remove) = changes(update);
-    let fields = i64::try_from(set.len() / 2).unwrap_or(i64::MAX);
-    batch.answer("HSET").arg(name).arg(set);
+    let fields = distinct_fields(&set);
+    if exact {
+        batch.cmd("HSET").arg(name).arg(set);
+    } else {
+        batch.answer("HSET").arg(name).arg(set);
+    }
     if !remove.is_empty() {
         batch.cmd("HDEL").arg(name).arg(remove);
     }
     // Between two expiry refreshes the end stays where it is: a plain
-    // commit is then one command.
+    // commit is then the write alone.
     if update.expiry_moved {
         batch.cmd("PEXPIREAT").arg(name).arg(update.expires_at);
     }
+    if exact {
+        batch.answer("HEXISTS").arg(name).arg(CREATED);
+    }
     fields
+}
+
+/// How many distinct field names the `HSET` items `set` (name, value,
+/// name, value...) write: `HSET` counts a field written twice once, and an
+/// [`Update`] built by hand may set a key twice.
+fn distinct_fields(set: &[Vec<u8>]) -> i64 {
+    let names: Vec<&[u8]> = set.iter().step_by(2).map(Vec::as_slice).collect();
+    let distinct = if names.len() <= 8 {
+        names
+            .iter()
+            .enumerate()
+            .filter(|&(i, name)| !names[..i].contains(name))
+            .count()
+    } else {
+        names.iter().collect::<std::collections::HashSet<_>>().len()
+    };
+    i64::try_from(distinct).unwrap_or(i64::MAX)
 }
 
 /// The fields `update` writes (name, value, name, value...: the expiry,
@@ -1256,8 +1302,9 @@ return 1
 struct Ran {
     /// The batch's answer.
     answer: i64,
-    /// Whether it was sent a second time, its connection lost: the first
-    /// may have been carried out, its answer never read.
+    /// Whether the store sent it a second time, its connection lost: the
+    /// first may have been carried out, its answer never read. (The
+    /// cluster client's own resends do not show here.)
     resent: bool,
 }
 
