@@ -78,15 +78,12 @@ impl SessionId {
 
     /// The key the store files this session under: SHA-256 of the id.
     ///
-    /// A 32-byte message is one block with fixed padding (FIPS 180-4
-    /// §5.1.1: the message, a 1 bit, zeros, its length in bits), so the
-    /// block is built here and compressed once (see [`sha256`]).
+    /// A 32-byte message is one block with its padding, built here and
+    /// compressed once (see [`sha256`]).
     pub(crate) fn store_key(&self) -> StoreKey {
         let mut block = [0u8; sha256::BLOCK];
         block[..ID_LEN].copy_from_slice(&self.0);
-        block[ID_LEN] = 0x80;
-        block[sha256::BLOCK - 8..].copy_from_slice(&(8 * ID_LEN as u64).to_be_bytes());
-        StoreKey(sha256::to_bytes(sha256::compress(sha256::INITIAL, &block)))
+        StoreKey(sha256::last_block(sha256::INITIAL, 0, block, ID_LEN))
     }
 }
 

@@ -25,6 +25,9 @@ pub(crate) const INITIAL: State = [
 /// Size of a block, in bytes.
 pub(crate) const BLOCK: usize = 64;
 
+/// Room for the message in its last block: the length takes the rest.
+pub(crate) const LAST: usize = BLOCK - 8;
+
 /// `state` after one whole block.
 pub(crate) fn compress(mut state: State, block: &[u8; BLOCK]) -> State {
     compress256(&mut state, &[(*block).into()]);
@@ -52,14 +55,33 @@ pub(crate) fn finish(mut state: State, before: u64, parts: &[&[u8]]) -> [u8; 32]
             }
         }
     }
-    block[fill] = 0x80;
-    block[fill + 1..].fill(0);
-    if fill + 1 > BLOCK - 8 {
-        // No room left for the length: it goes in a block of its own.
-        state = compress(state, &block);
-        block = [0; BLOCK];
+    block[fill..].fill(0);
+    if fill < LAST {
+        return last_block(state, len - fill as u64, block, fill);
     }
-    block[BLOCK - 8..].copy_from_slice(&len.wrapping_mul(8).to_be_bytes());
+    // No room left for the length: the 1 bit ends this block, and the
+    // length is a block of its own.
+    block[fill] = 0x80;
+    state = compress(state, &block);
+    let mut length = [0u8; BLOCK];
+    length[LAST..].copy_from_slice(&len.wrapping_mul(8).to_be_bytes());
+    to_bytes(compress(state, &length))
+}
+
+/// The digest of a message whose first `before` bytes (whole blocks) are
+/// already in `state`, and whose last `len` bytes (fewer than [`LAST`])
+/// open `block`, zeros after them: the padding is written in place, and
+/// the block compressed once. The short messages of a request (an id, a
+/// tag's inner and outer message) are built this way, without `finish`'s
+/// general walk.
+pub(crate) fn last_block(
+    state: State,
+    before: u64,
+    mut block: [u8; BLOCK],
+    len: usize,
+) -> [u8; 32] {
+    block[len] = 0x80;
+    block[LAST..].copy_from_slice(&((before + len as u64) * 8).to_be_bytes());
     to_bytes(compress(state, &block))
 }
 

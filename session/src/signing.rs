@@ -99,10 +99,7 @@ impl HmacKey {
     fn outer_of(&self, inner: [u8; 32]) -> [u8; TAG_LEN] {
         let mut block = [0u8; sha256::BLOCK];
         block[..32].copy_from_slice(&inner);
-        block[32] = 0x80;
-        block[sha256::BLOCK - 8..]
-            .copy_from_slice(&((sha256::BLOCK as u64 + 32) * 8).to_be_bytes());
-        sha256::to_bytes(sha256::compress(self.outer, &block))
+        sha256::last_block(self.outer, sha256::BLOCK as u64, block, 32)
     }
 }
 
@@ -170,15 +167,12 @@ fn tag(key: &HmacKey, cookie_name: &str, id: &[u8; ID_LEN]) -> [u8; TAG_LEN] {
     let name = cookie_name.as_bytes();
     let len = (name.len() as u64).to_be_bytes();
     let message = len.len() + name.len() + ID_LEN;
-    let inner = if message < sha256::BLOCK - 8 {
+    let inner = if message < sha256::LAST {
         let mut block = [0u8; sha256::BLOCK];
         block[..8].copy_from_slice(&len);
         block[8..8 + name.len()].copy_from_slice(name);
         block[8 + name.len()..message].copy_from_slice(id);
-        block[message] = 0x80;
-        let bits = (sha256::BLOCK + message) as u64 * 8;
-        block[sha256::BLOCK - 8..].copy_from_slice(&bits.to_be_bytes());
-        sha256::to_bytes(sha256::compress(key.inner, &block))
+        sha256::last_block(key.inner, sha256::BLOCK as u64, block, message)
     } else {
         sha256::finish(key.inner, sha256::BLOCK as u64, &[&len, name, id])
     };

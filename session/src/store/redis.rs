@@ -1229,15 +1229,15 @@ fn write_changes(batch: &mut Batch, name: &str, update: &Update<'_>, exact: bool
 /// name, value...) write: `HSET` counts a field written twice once, and an
 /// [`Update`] built by hand may set a key twice.
 fn distinct_fields(set: &[Vec<u8>]) -> i64 {
-    let names: Vec<&[u8]> = set.iter().step_by(2).map(Vec::as_slice).collect();
-    let distinct = if names.len() <= 8 {
-        names
-            .iter()
+    let names = || set.iter().step_by(2);
+    // A few names (every commit but a large one) are compared in place.
+    let distinct = if set.len() <= 16 {
+        names()
             .enumerate()
-            .filter(|&(i, name)| !names[..i].contains(name))
+            .filter(|&(i, name)| !names().take(i).any(|earlier| earlier == name))
             .count()
     } else {
-        names.iter().collect::<std::collections::HashSet<_>>().len()
+        names().collect::<std::collections::HashSet<_>>().len()
     };
     i64::try_from(distinct).unwrap_or(i64::MAX)
 }
@@ -1528,6 +1528,21 @@ mod tests {
         assert_eq!(record.expires_at, 3);
         assert_eq!(record.data.get("user").map(String::as_str), Some("\"ada\""));
         assert_eq!(record.data.get("d:x").map(String::as_str), Some("1"));
+    }
+
+    #[test]
+    fn distinct_fields_count_a_repeated_name_once_in_small_and_large_writes() {
+        let items = |names: &[&str]| -> Vec<Vec<u8>> {
+            names
+                .iter()
+                .flat_map(|n| [n.as_bytes().to_vec(), b"v".to_vec()])
+                .collect()
+        };
+        assert_eq!(distinct_fields(&items(&["m:s", "d:a"])), 2);
+        assert_eq!(distinct_fields(&items(&["m:s", "d:a", "d:a"])), 2);
+        let many: Vec<String> = (0..20).map(|i| format!("d:{}", i % 15)).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(distinct_fields(&items(&many)), 15);
     }
 
     #[test]
