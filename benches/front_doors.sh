@@ -8,6 +8,12 @@
 #   tower      tower-sessions' layer, its MemoryStore
 #   layer      our SessionLayer + SharedSession extractor, our memory store
 #   attribute  our #[with_session] on a handler taking the Request
+# and the first three layered modes again, each wrapped around the whole
+# Router (`identity-around`, `tower-around`, `layer-around`), where axum
+# adds no wrapping of its own to the layer's, and `extension-around`: no
+# sessions, axum's `Extension` layer around the Router handing an `Arc` to
+# its extractor, what any layer pays to hand a handler a per-request value
+# through the request's extensions (tower-sessions' and ours do).
 # Each runs N1 and N2 requests; (total(N2) - total(N1)) / (N2 - N1) is the
 # cost of one request, start-up cancelled out. A session's cost is its
 # mode minus `plain`, minus the SHA-256 compressions it runs (our HMAC tag
@@ -40,20 +46,26 @@ totals() {
         END { print total, sha + 0 }'
 }
 
-printf '%-10s %12s %12s %14s\n' mode insn/req sha256/req session/req
+printf '%-17s %12s %12s %14s\n' mode insn/req sha256/req session/req
 declare -A COST
-for mode in plain identity tower layer attribute; do
+for mode in plain identity tower layer attribute identity-around extension-around tower-around layer-around; do
     read -r t1 s1 < <(totals "$mode" "$N1")
     read -r t2 s2 < <(totals "$mode" "$N2")
     per=$(( (t2 - t1) / (N2 - N1) ))
     sha=$(( (s2 - s1) / (N2 - N1) ))
     [[ $mode == plain ]] && PLAIN=$per
     COST[$mode]=$(( per - PLAIN - sha ))
-    printf '%-10s %12d %12d %14d\n' "$mode" "$per" "$sha" "${COST[$mode]}"
+    printf '%-17s %12d %12d %14d\n' "$mode" "$per" "$sha" "${COST[$mode]}"
 done
 echo
-awk -v layer="${COST[layer]}" -v tower="${COST[tower]}" -v attr="${COST[attribute]}" -v ident="${COST[identity]}" 'BEGIN {
-    printf "layer / tower-sessions:                 %.3f\n", layer / tower
-    printf "layer / attribute:                      %.3f\n", layer / attr
-    printf "(layer - axum wrapping) / attribute:    %.3f\n", (layer - ident) / attr
+awk -v layer="${COST[layer]}" -v tower="${COST[tower]}" -v attr="${COST[attribute]}" -v ident="${COST[identity]}" \
+    -v layer_a="${COST[layer-around]}" -v tower_a="${COST[tower-around]}" -v ext_a="${COST[extension-around]}" 'BEGIN {
+    printf "on the routes (Router::layer):\n"
+    printf "  layer / tower-sessions:               %.3f\n", layer / tower
+    printf "  layer / attribute:                    %.3f\n", layer / attr
+    printf "  (layer - axum wrapping) / attribute:  %.3f\n", (layer - ident) / attr
+    printf "around the Router (Layer::layer(router)):\n"
+    printf "  layer / tower-sessions:               %.3f\n", layer_a / tower_a
+    printf "  layer / attribute:                    %.3f\n", layer_a / attr
+    printf "  (layer - extension hand-over) / attr: %.3f\n", (layer_a - ext_a) / attr
 }'

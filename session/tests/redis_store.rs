@@ -588,6 +588,17 @@ async fn an_update_checks_m_c_only_when_its_hset_added_every_field() {
     assert_eq!(cleanup(&url, &prefix).await, 0, "nothing left behind");
 }
 
+/// Creates a session under `key` and ends it (a logout that won the race
+/// with the writes that follow).
+async fn ended_session(store: &RedisStore, key: &hyper_session::StoreKey, now: u64) {
+    let data = [("n".to_owned(), "1".to_owned())].into_iter().collect();
+    assert!(store
+        .create(key, &Record::new(data, now, now, now + 60_000))
+        .await
+        .expect("create"));
+    assert!(store.delete(key).await.expect("delete"));
+}
+
 /// A write to a session that had ended, whose answer is lost with its
 /// connection: the resent write finds the fields the first one made, yet
 /// asks `HEXISTS m:c`, and removes that fragment rather than leave it
@@ -599,12 +610,7 @@ async fn a_resent_write_to_an_ended_session_leaves_nothing() {
     };
     let now = now_ms();
     let key = hyper_session::StoreKey::from_bytes([9; 32]);
-    let data = [("n".to_owned(), "1".to_owned())].into_iter().collect();
-    assert!(store
-        .create(&key, &Record::new(data, now, now, now + 60_000))
-        .await
-        .expect("create"));
-    assert!(store.delete(&key).await.expect("delete"));
+    ended_session(&store, &key, now).await;
     proxy.take();
 
     let mut update = Update::new(now + 60_000).set("n", "2");
@@ -627,6 +633,44 @@ async fn a_resent_write_to_an_ended_session_leaves_nothing() {
             .to_vec(),
         "sent twice, then the check and the removal"
     );
+    assert_eq!(cleanup(&url, &prefix).await, 0, "nothing left behind");
+}
+
+/// A write to a session that had ended, dropped before its answer came
+/// (the store's timeout): the fragment it made is checked and removed from
+/// a task of its own, rather than left without an expiry.
+#[tokio::test]
+async fn a_write_dropped_in_flight_leaves_nothing() {
+    let Some((url, prefix, proxy, store)) = proxied_store_for("dropped").await else {
+        return;
+    };
+    let now = now_ms();
+    let key = hyper_session::StoreKey::from_bytes([11; 32]);
+    let name = format!("{prefix}{}", key.to_hex());
+    ended_session(&store, &key, now).await;
+
+    let mut update = Update::new(now + 60_000).set("n", "2");
+    update.expiry_moved = false;
+    proxy.hold_next_answer(Duration::from_millis(400));
+    let dropped = tokio::time::timeout(Duration::from_millis(100), store.update(&key, &update));
+    assert!(dropped.await.is_err(), "dropped before its answer came");
+    let mut conn = raw(&url).await;
+    let written: bool = conn.exists(&name).await.expect("EXISTS");
+    assert!(written, "the write reached Redis and made a fragment");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: bool = conn.exists(&name).await.expect("EXISTS");
+        if !left {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the fragment is still there, TTL {} ms",
+            conn.pttl::<_, i64>(&name).await.expect("PTTL")
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(cleanup(&url, &prefix).await, 0, "nothing left behind");
 }
 

@@ -3,8 +3,9 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Commands a replica sends its master, which a proxy in front of a
 /// cluster node may carry too: not the store's, so not logged.
@@ -18,6 +19,7 @@ pub struct CountingProxy {
     pub addr: SocketAddr,
     batches: Arc<Mutex<Vec<Vec<String>>>>,
     cut: Arc<AtomicBool>,
+    hold_ms: Arc<AtomicU64>,
 }
 
 impl CountingProxy {
@@ -28,6 +30,8 @@ impl CountingProxy {
         let log = batches.clone();
         let cut = Arc::new(AtomicBool::new(false));
         let cutter = cut.clone();
+        let hold_ms = Arc::new(AtomicU64::new(0));
+        let holder = hold_ms.clone();
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
@@ -39,13 +43,18 @@ impl CountingProxy {
                     client.try_clone().expect("clone"),
                     server.try_clone().expect("clone"),
                 );
-                let (replies, cut) = (log.clone(), cutter.clone());
-                std::thread::spawn(move || forward_replies(s2, c2, &replies, &cut));
+                let (replies, cut, hold) = (log.clone(), cutter.clone(), holder.clone());
+                std::thread::spawn(move || forward_replies(s2, c2, &replies, &cut, &hold));
                 let log = log.clone();
                 std::thread::spawn(move || forward_commands(client, server, &log));
             }
         });
-        Self { addr, batches, cut }
+        Self {
+            addr,
+            batches,
+            cut,
+            hold_ms,
+        }
     }
 
     /// Closes the connection that next gets an answer, instead of passing
@@ -53,6 +62,13 @@ impl CountingProxy {
     /// client never learns it.
     pub fn cut_next_answer(&self) {
         self.cut.store(true, Ordering::SeqCst);
+    }
+
+    /// Holds the next answer this long before passing it on: Redis has
+    /// carried out what the client sent, and the client learns it late.
+    pub fn hold_next_answer(&self, hold: Duration) {
+        let ms = u64::try_from(hold.as_millis()).expect("a short hold");
+        self.hold_ms.store(ms, Ordering::SeqCst);
     }
 
     /// The round trips since the last call, each the commands it carried.
@@ -69,6 +85,7 @@ fn forward_replies(
     mut client: TcpStream,
     log: &Mutex<Vec<Vec<String>>>,
     cut: &AtomicBool,
+    hold_ms: &AtomicU64,
 ) {
     let mut buf = [0u8; 16 * 1024];
     loop {
@@ -80,6 +97,10 @@ fn forward_replies(
             return;
         }
         log.lock().expect("lock").push(Vec::new());
+        match hold_ms.swap(0, Ordering::SeqCst) {
+            0 => {}
+            ms => std::thread::sleep(Duration::from_millis(ms)),
+        }
         if client.write_all(&buf[..n]).is_err() {
             return;
         }

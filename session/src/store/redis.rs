@@ -146,6 +146,9 @@ const STAGING: &str = ":new";
 /// without `m:s`), or when the store sent it twice (the first may have made
 /// the fragment), does it ask `HEXISTS m:c` in a second round trip, and if
 /// the session is gone, it reports "not saved" and removes what it wrote.
+/// A write dropped before it knows (at the store's timeout), or failed
+/// after it was sent, hands that check and removal to a Tokio task of its
+/// own: a fragment has no expiry, and would otherwise stay for good.
 /// A write that lands on another write's fragment before that one is
 /// removed reports "saved", which changes nothing a load can see. In a
 /// cluster (whose client resends a write by itself, unseen by the store)
@@ -1008,6 +1011,14 @@ impl SessionStore for RedisStore {
         } else {
             Write::Always
         };
+        // Until this write knows the session alive, or has removed the
+        // fragment it made, a drop (the store's timeout) or an error hands
+        // the check to a task of its own: a fragment has no expiry.
+        let mut unsettled = Unsettled {
+            store: self,
+            name,
+            armed: true,
+        };
         let ran = self
             .run("Redis session update failed", batch, write)
             .await?;
@@ -1018,6 +1029,9 @@ impl SessionStore for RedisStore {
         };
         if ended {
             self.unlink(name).await?;
+        }
+        unsettled.armed = false;
+        if ended {
             return Ok(false);
         }
         // A signed-in session's new expiry must not outlast its index
@@ -1159,6 +1173,41 @@ impl RedisStore {
         })
         .await?;
         Ok(())
+    }
+}
+
+/// A write that may have made a fragment (a hash without `m:c`, and
+/// without an expiry) and has not yet learned whether it did. Dropped
+/// while armed (the request's future dropped at the store's timeout, or
+/// the write failed after it was sent), it checks from a task of its own
+/// and removes the fragment if there is one; Redis would otherwise keep
+/// it, and the values in it, for good.
+struct Unsettled<'a> {
+    store: &'a RedisStore,
+    name: &'a str,
+    armed: bool,
+}
+
+impl Drop for Unsettled<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("a Redis session write was abandoned outside a Tokio runtime; a hash without expiry may remain under the session prefix");
+            return;
+        };
+        let (store, name) = (self.store.clone(), self.name.to_owned());
+        runtime.spawn(async move {
+            let settled = match store.is_alive(&name).await {
+                Ok(true) => Ok(()),
+                Ok(false) => store.unlink(&name).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = settled {
+                tracing::warn!(%error, "could not check what an abandoned Redis session write left; a hash without expiry may remain under the session prefix");
+            }
+        });
     }
 }
 

@@ -6,7 +6,15 @@
 //!   wrapping of a layered route costs by itself;
 //! - `tower`: tower-sessions' layer and its MemoryStore;
 //! - `layer`: our `SessionLayer` and the `SharedSession` extractor;
-//! - `attribute`: our `#[with_session]` on a handler taking the `Request`.
+//! - `attribute`: our `#[with_session]` on a handler taking the `Request`;
+//! - `identity-around`, `tower-around`, `layer-around`: the same three
+//!   layers wrapped around the whole `Router` (`Layer::layer(router)`, as
+//!   axum's docs show for middleware that must run before routing), where
+//!   axum adds no wrapping of its own;
+//! - `extension-around`: no sessions, axum's `Extension` layer around the
+//!   Router handing an `Arc` to an `Extension` extractor: what passing any
+//!   per-request value from a layer to a handler costs by itself, through
+//!   the request's extensions.
 //!
 //! `front_doors MODE N` serves one new visitor, then N requests that carry
 //! its cookie (kept up to date from `Set-Cookie`), through
@@ -21,7 +29,12 @@ use axum::routing::get;
 use axum::Router;
 use http_body_util::BodyExt as _;
 use hyper_session::{with_session, SessionConfig, SessionError, SessionLayer, Sessions, SharedSession};
-use tower::ServiceExt as _;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use axum::Extension;
+use tower::layer::layer_fn;
+use tower::{Layer as _, Service, ServiceExt as _};
 
 /// The seed's options, as examples/counter.rs gives them to the attribute.
 const SEED: SessionConfig = SessionConfig::DEFAULT
@@ -34,6 +47,10 @@ const SEED: SessionConfig = SessionConfig::DEFAULT
 const SECRET: &str = "front-door-measurement-secret-long-enough-1234";
 
 async fn plain() -> Response {
+    load_twins::counter_json(1).into_response()
+}
+
+async fn extension_plain(Extension(_handed): Extension<Arc<Mutex<u64>>>) -> Response {
     load_twins::counter_json(1).into_response()
 }
 
@@ -63,25 +80,24 @@ fn router(mode: &str) -> Router {
         // What axum itself adds for any layer on a route: its wrappers.
         "identity" => Router::new()
             .route("/session_test", get(plain))
-            .layer(tower::layer::layer_fn(|inner| inner)),
-        "tower" => Router::new().route("/session_test", get(tower_sessions_counter)).layer(
-            tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default())
-                .with_name("sid")
-                .with_secure(false)
-                .with_http_only(true),
-        ),
-        "layer" => Router::new()
-            .route("/session_test", get(layer_counter))
-            .layer(SessionLayer::new(&SEED).with_manager(sessions())),
+            .layer(layer_fn(|inner| inner)),
+        "tower" => router("tower-bare").layer(tower_sessions_layer()),
+        "tower-bare" => Router::new().route("/session_test", get(tower_sessions_counter)),
+        "layer" => router("layer-bare").layer(SessionLayer::new(&SEED).with_manager(sessions())),
+        "extension-bare" => Router::new().route("/session_test", get(extension_plain)),
+        "layer-bare" => Router::new().route("/session_test", get(layer_counter)),
         "attribute" => {
             sessions().install().expect("first install");
             Router::new().route("/session_test", get(attribute_counter))
         }
-        other => panic!("mode {other}: expected plain, identity, tower, layer or attribute"),
+        other => panic!("mode {other}: expected plain, identity, tower, layer, attribute, or one of the first three with -around"),
     }
 }
 
-async fn visit(app: &Router, cookie: &mut Option<String>) -> u64 {
+async fn visit<S>(app: &S, cookie: &mut Option<String>) -> u64
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone,
+{
     let mut req = Request::get("/session_test");
     if let Some(c) = cookie.as_deref() {
         req = req.header("cookie", c);
@@ -105,7 +121,7 @@ async fn visit(app: &Router, cookie: &mut Option<String>) -> u64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, mode, n] = args.as_slice() else {
-        eprintln!("usage: front_doors plain|identity|tower|layer|attribute N");
+        eprintln!("usage: front_doors plain|identity|tower|layer|attribute|identity-around|extension-around|tower-around|layer-around N");
         std::process::exit(2);
     };
     let n: u64 = n.parse().expect("N");
@@ -113,16 +129,42 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(async {
-        let app = router(mode);
-        let mut cookie = None;
-        visit(&app, &mut cookie).await;
-        let mut last = 0;
-        for _ in 0..n {
-            last = visit(&app, &mut cookie).await;
+    let last = runtime.block_on(async {
+        let sessions = || Sessions::builder().secret(SECRET).build().expect("manager");
+        // The layered modes wrapped around the whole Router: the same
+        // layers, without axum's wrapping of a layered route.
+        match mode.as_str() {
+            "identity-around" => serve(layer_fn(|inner| inner).layer(router("plain")), n).await,
+            "tower-around" => serve(tower_sessions_layer().layer(router("tower-bare")), n).await,
+            "layer-around" => {
+                serve(SessionLayer::new(&SEED).with_manager(sessions()).layer(router("layer-bare")), n).await
+            }
+            "extension-around" => serve(Extension(Arc::new(Mutex::new(0u64))).layer(router("extension-bare")), n).await,
+            mode => serve(router(mode), n).await,
         }
-        // The sessions really counted (plain has none: always 1).
-        assert!(mode == "plain" || mode == "identity" || last == n + 1, "{mode}: counted {last}, not {}", n + 1);
-        println!("{mode} {n} requests, last counter {last}");
     });
+    // The sessions really counted (plain has none: always 1).
+    assert!(mode.starts_with("plain") || mode.starts_with("identity") || mode.starts_with("extension") || last == n + 1, "{mode}: counted {last}, not {}", n + 1);
+    println!("{mode} {n} requests, last counter {last}");
+}
+
+/// One new visitor, then `n` returning visits; the last counter.
+async fn serve<S>(app: S, n: u64) -> u64
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone,
+{
+    let mut cookie = None;
+    visit(&app, &mut cookie).await;
+    let mut last = 0;
+    for _ in 0..n {
+        last = visit(&app, &mut cookie).await;
+    }
+    last
+}
+
+fn tower_sessions_layer() -> tower_sessions::SessionManagerLayer<tower_sessions::MemoryStore> {
+    tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default())
+        .with_name("sid")
+        .with_secure(false)
+        .with_http_only(true)
 }
