@@ -127,6 +127,7 @@ impl Session {
             changes: Changes {
                 data,
                 changed: ChangedKeys::default(),
+                overwrites: false,
                 owner: None,
                 owner_changed: false,
             },
@@ -208,18 +209,20 @@ impl Session {
                 Ok(size)
             }
         };
-        match self.changes.data.get_mut(key) {
+        let replaced = match self.changes.data.get_mut(key) {
             Some(slot) if *slot == raw => return Ok(()),
             Some(slot) => {
                 self.size = fits(current - slot.len() + raw.len())?;
                 *slot = raw;
+                true
             }
             None => {
                 self.size = fits(current + key.len() + raw.len())?;
                 self.changes.data.insert(key.to_owned(), raw);
+                false
             }
-        }
-        self.mark(key);
+        };
+        self.mark(key, replaced);
         Ok(())
     }
 
@@ -238,7 +241,7 @@ impl Session {
         match self.changes.data.remove_entry(key) {
             Some((k, v)) => {
                 self.size -= k.len() + v.len();
-                self.mark(&k);
+                self.mark(&k, false);
                 true
             }
             None => false,
@@ -322,7 +325,7 @@ impl Session {
     pub fn clear(&mut self) {
         let keys: Vec<String> = self.changes.data.drain().map(|(k, _)| k).collect();
         for k in &keys {
-            self.mark(k);
+            self.mark(k, false);
         }
         self.size = 0;
     }
@@ -529,11 +532,16 @@ impl Session {
         }
     }
 
-    fn mark(&mut self, key: &str) {
+    /// Records that `key` changed; `replaced`: a value it held was
+    /// overwritten.
+    fn mark(&mut self, key: &str, replaced: bool) {
         // A new session is written whole at its first commit, and a
         // detached one never: only a stored session's commit reads which
         // keys changed, so only it pays for the copy of the key.
         if matches!(self.origin, Origin::Loaded(_)) && !self.changes.changed.contains(key) {
+            // A key's first change this request: the value it replaced
+            // was the stored one.
+            self.changes.overwrites |= replaced;
             self.changes.changed.push(key.to_owned());
         }
     }
@@ -657,6 +665,9 @@ impl ChangedKeys {
 pub(crate) struct Changes {
     data: SessionData,
     changed: ChangedKeys,
+    /// A key this request changed held a value when the session was
+    /// loaded, and was written over ([`Update::overwrites`]).
+    overwrites: bool,
     owner: Option<Owner>,
     owner_changed: bool,
 }
@@ -696,6 +707,7 @@ impl Changes {
                 None => update.remove.push(key),
             }
         }
+        update.overwrites = self.overwrites && !update.set.is_empty();
         update
     }
 
@@ -725,6 +737,10 @@ mod tests {
 
     /// A session as loaded from the store, with no data.
     fn stored() -> Session {
+        stored_with(SessionData::default())
+    }
+
+    fn stored_with(data: SessionData) -> Session {
         let id = crate::id::SessionId::from_bytes([7; 32]);
         let loaded = Loaded {
             key: id.store_key(),
@@ -734,7 +750,38 @@ mod tests {
             expires_at: u64::MAX,
             rotated: false,
         };
-        Session::with_origin(Origin::Loaded(loaded), SessionData::default(), 4096)
+        Session::with_origin(Origin::Loaded(loaded), data, 4096)
+    }
+
+    /// Whether a commit writes over a value the session was loaded with:
+    /// a new key written twice, or a removed key, does not.
+    #[test]
+    fn writes_over_loaded_values_are_told_apart() {
+        let with_n = || {
+            let mut data = SessionData::default();
+            data.insert("n".to_owned(), "1".to_owned());
+            stored_with(data)
+        };
+        let overwrites = |s: &Session| s.changes.update(7, 1).overwrites;
+
+        let mut s = with_n();
+        s.insert("m", 1).expect("fits");
+        s.insert("m", 2).expect("fits");
+        assert!(!overwrites(&s), "a new key, twice");
+        s.insert("n", 2).expect("fits");
+        assert!(overwrites(&s), "the loaded value of n");
+
+        let mut s = with_n();
+        s.insert("n", 1).expect("fits");
+        assert!(!overwrites(&s), "the same value: no change at all");
+        assert!(s.remove("n"));
+        s.insert("n", 3).expect("fits");
+        assert!(!overwrites(&s), "removed first: written as new");
+
+        let mut s = with_n();
+        s.insert("n", 2).expect("fits");
+        assert!(s.remove("n"));
+        assert!(!overwrites(&s), "nothing left to write");
     }
 
     #[test]

@@ -176,8 +176,11 @@ async fn one_hash_per_session_with_data_and_metadata_fields_and_a_redis_expiry()
         "a new session's id is as old as it: no m:r"
     );
     assert!(meta("m:e") > meta("m:c"));
-    assert!(meta("m:s") >= meta("m:c"), "last seen: when it was written");
-    assert_eq!(fields.len(), 5, "only d: and m: fields: {fields:?}");
+    assert!(
+        !fields.contains_key("m:s"),
+        "last seen is kept for signed-in sessions only"
+    );
+    assert_eq!(fields.len(), 4, "only d: and m: fields: {fields:?}");
     let pttl: i64 = conn.pttl(&keys[0]).await.expect("PTTL");
     let now = now_ms();
     let pttl = u64::try_from(pttl).expect("Redis has an expiry for the key");
@@ -420,7 +423,9 @@ async fn sessions_with_hundreds_of_keys_are_written_and_changed() {
     let mut expected = record;
     update.apply_to(&mut expected);
     assert_eq!(expected.data.len(), 1_000);
-    assert_eq!(store.load(&key).await.expect("load"), Some(expected));
+    let loaded = store.load(&key).await.expect("load").expect("alive");
+    assert_eq!(loaded.data, expected.data);
+    assert_eq!(loaded.expires_at, expected.expires_at);
     store.delete(&key).await.expect("delete");
     assert_eq!(cleanup(&url, &prefix).await, 0);
 }
@@ -517,11 +522,11 @@ async fn proxied_store_for(test: &str) -> Option<(String, String, CountingProxy,
     Some((url, prefix, proxy, store))
 }
 
-/// A write learns whether the session is alive from its own `HSET`
-/// (`m:s` already there), and asks `HEXISTS m:c` only when every field was
-/// new: for a session an earlier release wrote without `m:s` (here, on a
-/// new key), which it saves, and for one that ended, whose fragment it
-/// removes.
+/// A write learns whether the session is alive from its own `HSET`, which
+/// always sets a field a live session has (a value it writes over, or
+/// else `m:e`), and asks `HEXISTS m:c` only when every field was new: for
+/// a value written over that a concurrent request removed, which it saves,
+/// and for a session that ended, whose fragment it removes.
 #[tokio::test]
 async fn an_update_checks_m_c_only_when_its_hset_added_every_field() {
     let Some((url, prefix, proxy, store)) = proxied_store_for("liveness").await else {
@@ -532,7 +537,7 @@ async fn an_update_checks_m_c_only_when_its_hset_added_every_field() {
     let later = now + 60_000;
     let key = hyper_session::StoreKey::from_bytes([7; 32]);
     let name = format!("{prefix}{}", key.to_hex());
-    // As an earlier release wrote it: integer timestamps, no `m:s`.
+    // As an earlier release wrote it: integer timestamps.
     let _: () = redis::cmd("HSET")
         .arg(&name)
         .arg(&["m:c", &now.to_string(), "m:e", &later.to_string()])
@@ -542,17 +547,35 @@ async fn an_update_checks_m_c_only_when_its_hset_added_every_field() {
         .expect("HSET");
     let _: () = conn.expire(&name, 60).await.expect("EXPIRE");
     proxy.take();
-    // Writes `field`, between expiry refreshes: saved, and the commands sent.
-    let write = async |field: &'static str, n: &'static str| {
+    // Writes `field` between expiry refreshes, over a value the request
+    // loaded or not: saved, the fields written, and the commands sent.
+    let write = async |field: &'static str, n: &'static str, overwrites: bool| {
         let mut update = Update::new(later).set(field, n);
         update.expiry_moved = false;
+        update.overwrites = overwrites;
         let saved = store.update(&key, &update).await.expect("update");
         (saved, proxy.take())
     };
+    let one_trip = vec![vec!["HSET".to_owned()]];
 
-    // A new key, and `m:s`: every field is new, yet the session lives.
+    // A new key: `m:e` is written too (unchanged), and was there.
+    assert_eq!(write("other", "1", false).await, (true, one_trip.clone()));
+    // Over a loaded value: the value alone, and it was there.
     assert_eq!(
-        write("other", "1").await,
+        write("test_counter", "5", true).await,
+        (true, one_trip.clone())
+    );
+    let fields: std::collections::HashMap<String, String> =
+        conn.hgetall(&name).await.expect("HGETALL");
+    assert_eq!(fields.len(), 4, "m:c, m:e and two values: {fields:?}");
+    assert_eq!(fields["m:e"], later.to_string() + "ms", "m:e as loaded");
+    assert_eq!(fields["d:test_counter"], "5");
+    assert_eq!(fields["d:other"], "1");
+    // A loaded value that a concurrent request removed meanwhile: every
+    // field is new, yet the session lives.
+    let _: () = conn.hdel(&name, "d:other").await.expect("HDEL");
+    assert_eq!(
+        write("other", "2", true).await,
         (
             true,
             vec![vec!["HSET".to_owned()], vec!["HEXISTS".to_owned()]]
@@ -560,22 +583,13 @@ async fn an_update_checks_m_c_only_when_its_hset_added_every_field() {
         "every field new: m:c tells"
     );
     let loaded = store.load(&key).await.expect("load").expect("alive");
-    assert_eq!(loaded.data.get("other").map(String::as_str), Some("1"));
-    assert_eq!(
-        loaded.data.get("test_counter").map(String::as_str),
-        Some("3")
-    );
+    assert_eq!(loaded.data.get("other").map(String::as_str), Some("2"));
     proxy.take();
-    assert_eq!(
-        write("test_counter", "5").await,
-        (true, vec![vec!["HSET".to_owned()]]),
-        "now with m:s: the write alone"
-    );
 
     assert!(store.delete(&key).await.expect("delete"));
     proxy.take();
     assert_eq!(
-        write("test_counter", "6").await,
+        write("test_counter", "6", true).await,
         (
             false,
             ["HSET", "HEXISTS", "UNLINK"]

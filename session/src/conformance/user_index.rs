@@ -168,6 +168,22 @@ async fn listing_follows_the_session<S: SessionStore>(
         info.last_seen >= now,
         "a renewal is a write: last_seen moves"
     );
+    // A plain write (no login, no renewal) moves it too.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let before_write = now_ms();
+    let renewed = cookie_header(&renewed.expect("checked above"));
+    let mut s = load(sessions, &renewed).await;
+    s.insert("cart", 1).expect("fits");
+    assert!(commit(sessions, s).await.is_none(), "no new cookie ({how})");
+    let listed = sessions.user_sessions(&user).await.expect("listing");
+    let info = listed
+        .iter()
+        .find(|s| s.handle == renewed_handle)
+        .expect("listed");
+    assert!(
+        info.last_seen >= before_write,
+        "a plain write moves last_seen ({how})"
+    );
 
     // Destroy: gone from the listing.
     let mut s = load(sessions, &b).await;

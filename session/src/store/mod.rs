@@ -61,7 +61,9 @@ pub struct Record {
     /// reclaim the entry then; the manager also refuses it past this time.
     pub expires_at: u64,
     /// When a request last wrote the session, in ms since the Unix epoch:
-    /// the "last seen" of a listing.
+    /// the "last seen" of a listing, which shows signed-in sessions only.
+    /// A store may keep it for those alone, and load `renewed_at` here for
+    /// a session without an owner.
     pub seen_at: u64,
     /// The signed-in user, if any: only a store with the [`UserIndex`]
     /// capability must keep it.
@@ -136,6 +138,13 @@ pub struct Update<'a> {
     /// the store writes `owner` over the stored one. Otherwise it keeps the
     /// stored owner, whatever `owner` says.
     pub owner_changed: bool,
+    /// A hint: this request replaced a stored value of a key it changed
+    /// (`false`: it did not, or the caller does not know). A store whose
+    /// write answers what it replaced can then expect that answer alone
+    /// to show the session still there (Redis: `HSET` counts the fields it
+    /// added), with no field written only to tell; it must still handle a
+    /// write that replaced nothing after all.
+    pub overwrites: bool,
 }
 
 /// No change, and an expiry that may have moved (`expiry_moved`): a store
@@ -152,6 +161,7 @@ impl Default for Update<'_> {
             seen_at: 0,
             owner: None,
             owner_changed: false,
+            overwrites: false,
         }
     }
 }

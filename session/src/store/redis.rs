@@ -70,9 +70,9 @@ const STAGING: &str = ":new";
 /// Each call is one round trip: `load` an `HGETALL`; `create` one pipeline
 /// of `HSET` and `PEXPIREAT` on a staging key (the hash's key and `:new`)
 /// and `RENAMENX` into place (atomic, never overwrites); `update` one
-/// pipeline of `HSET` (`m:s`, changed values, a new expiry), `HDEL`
-/// (removed keys) and `PEXPIREAT` (once the expiry moves), so that a plain
-/// commit is one command (see [Liveness](#liveness) for the second round
+/// pipeline of `HSET` (changed values, `m:e`, and `m:s` if signed in),
+/// `HDEL` (removed keys) and `PEXPIREAT` (once the expiry moves), so that
+/// a plain commit is one command (see [Liveness](#liveness) for the second round
 /// trip of a write that finds its session ended, and for the cluster and
 /// durable commits); `delete` one pipeline of `HDEL m:c` and
 /// `UNLINK`; the move of `cycle_id` ([`AtomicMove`], single node only) one
@@ -140,12 +140,16 @@ const STAGING: &str = ":new";
 /// logout, once answered, is final.
 ///
 /// On a single Redis without durable commits, `update` needs no check of
-/// its own on the way: every write sets `m:s`, which every live session
-/// has, and `HSET` answers how many fields were new. Only when all were
-/// (the write made a fragment, or met a session an earlier release wrote
-/// without `m:s`), or when the store sent it twice (the first may have made
-/// the fragment), does it ask `HEXISTS m:c` in a second round trip, and if
-/// the session is gone, it reports "not saved" and removes what it wrote.
+/// its own on the way: `HSET` answers how many of its fields were new, and
+/// every write sets a field its live session has: a value it writes over
+/// (its request loaded it), `m:s` if the session is signed in, or else
+/// `m:e` (moved, or as it was loaded: a refresh by a concurrent request
+/// may be undone, which only brings the next refresh closer). Only when
+/// every field was new (the write made a fragment, or a value it wrote
+/// over was removed meanwhile), or when the store sent it twice (the first
+/// may have made the fragment), does it ask `HEXISTS m:c` in a second
+/// round trip, and if the session is gone, it reports "not saved" and
+/// removes what it wrote.
 /// A write dropped before it knows (at the store's timeout), or failed
 /// after it was sent, hands that check and removal to a Tokio task of its
 /// own: a fragment has no expiry, and would otherwise stay for good.
@@ -954,8 +958,9 @@ impl SessionStore for RedisStore {
             push_meta(&mut fields, RENEWED, record.renewed_at);
         }
         push_meta(&mut fields, EXPIRES, record.expires_at);
-        push_meta(&mut fields, SEEN, record.seen_at);
         if let Some(owner) = &record.owner {
+            // Read only by the user's listing, and written only for it.
+            push_meta(&mut fields, SEEN, record.seen_at);
             push_owner(&mut fields, owner);
             // The index first: a revocation that reads it from now on
             // finds this key, before the session exists under it.
@@ -992,8 +997,8 @@ impl SessionStore for RedisStore {
         // touched a fragment, which no load returns; it is removed at once.
         //
         // On a single Redis, without durable commits, the write's own
-        // answer says so: it always sets `m:s`, which a live session has,
-        // and `HSET` answers how many fields were new. Only when all were,
+        // answer says so: it always sets a field a live session has, and
+        // `HSET` answers how many fields were new. Only when all were,
         // or when the store sent the write twice (the first may have made
         // the fragment), does a second round trip ask `HEXISTS m:c`. In a
         // cluster, whose client resends by itself, and when a replica must
@@ -1296,10 +1301,19 @@ fn distinct_fields(set: &[Vec<u8>]) -> i64 {
 /// those it removes.
 fn changes(update: &Update<'_>) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let mut set = Vec::with_capacity(4 + 2 * update.set.len());
-    if update.expiry_moved {
+    // The `HSET` answer shows the session alive when one of its fields was
+    // there already (see [Liveness](RedisStore#liveness)): a stored value
+    // it writes over, `m:s` of a signed-in session (written for its
+    // listing), or else `m:e`, which every live session has: its new
+    // value, or the one this request loaded.
+    let listed = update.owner.is_some();
+    let overwrites = update.overwrites && !update.set.is_empty();
+    if update.expiry_moved || !(listed || overwrites) {
         push_meta(&mut set, EXPIRES, update.expires_at);
     }
-    push_meta(&mut set, SEEN, update.seen_at);
+    if listed {
+        push_meta(&mut set, SEEN, update.seen_at);
+    }
     for (field, value) in &update.set {
         set.push(data_field(field));
         set.push(value.as_bytes().to_vec());
