@@ -558,13 +558,20 @@ async fn an_update_checks_m_c_only_when_its_hset_added_every_field() {
     };
     let one_trip = vec![vec!["HSET".to_owned()]];
 
-    // A new key: `m:e` is written too (unchanged), and was there.
-    assert_eq!(write("other", "1", false).await, (true, one_trip.clone()));
-    // Over a loaded value: the value alone, and it was there.
+    // A new key: `m:e` is written too (unchanged), was there, and the
+    // key's TTL is set to match it, in the same round trip.
     assert_eq!(
-        write("test_counter", "5", true).await,
-        (true, one_trip.clone())
+        write("other", "1", false).await,
+        (true, vec![vec!["HSET".to_owned(), "PEXPIREAT".to_owned()]])
     );
+    let pexpiretime: i64 = redis::cmd("PEXPIRETIME")
+        .arg(&name)
+        .query_async(&mut conn)
+        .await
+        .expect("PEXPIRETIME");
+    assert_eq!(u64::try_from(pexpiretime).ok(), Some(later), "TTL as m:e");
+    // Over a loaded value: the value alone, and it was there.
+    assert_eq!(write("test_counter", "5", true).await, (true, one_trip));
     let fields: std::collections::HashMap<String, String> =
         conn.hgetall(&name).await.expect("HGETALL");
     assert_eq!(fields.len(), 4, "m:c, m:e and two values: {fields:?}");
@@ -627,8 +634,10 @@ async fn a_resent_write_to_an_ended_session_leaves_nothing() {
     ended_session(&store, &key, now).await;
     proxy.take();
 
+    // Over the value it loaded: the `HSET` alone, no `PEXPIREAT`.
     let mut update = Update::new(now + 60_000).set("n", "2");
     update.expiry_moved = false;
+    update.overwrites = true;
     proxy.cut_next_answer();
     assert!(
         !store.update(&key, &update).await.expect("update, resent"),
@@ -663,8 +672,10 @@ async fn a_write_dropped_in_flight_leaves_nothing() {
     let name = format!("{prefix}{}", key.to_hex());
     ended_session(&store, &key, now).await;
 
+    // Over the value it loaded: the `HSET` alone, no `PEXPIREAT`.
     let mut update = Update::new(now + 60_000).set("n", "2");
     update.expiry_moved = false;
+    update.overwrites = true;
     proxy.hold_next_answer(Duration::from_millis(400));
     let dropped = tokio::time::timeout(Duration::from_millis(100), store.update(&key, &update));
     assert!(dropped.await.is_err(), "dropped before its answer came");

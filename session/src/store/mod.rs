@@ -128,7 +128,8 @@ pub struct Update<'a> {
     pub expiry_moved: bool,
     /// A new `renewed_at`, when the id changes (a move); `None` keeps it.
     pub renewed_at: Option<u64>,
-    /// When this request wrote the session: the record's new `seen_at`.
+    /// When this request wrote the session: the record's new `seen_at`
+    /// (which a store may keep for signed-in sessions only).
     pub seen_at: u64,
     /// The session's owner as this request sees it (`None`: not signed
     /// in, as far as the request knows; another request may have signed it

@@ -31,7 +31,7 @@ const DATA: &str = "d:";
 const CREATED: &str = "m:c";
 const RENEWED: &str = "m:r";
 const EXPIRES: &str = "m:e";
-/// When a request last wrote the session (ms since the epoch).
+/// When a request last wrote a signed-in session (ms since the epoch).
 const SEEN: &str = "m:s";
 /// The signed-in user, the session's handle and its label.
 const OWNER: &str = "m:o";
@@ -70,9 +70,10 @@ const STAGING: &str = ":new";
 /// Each call is one round trip: `load` an `HGETALL`; `create` one pipeline
 /// of `HSET` and `PEXPIREAT` on a staging key (the hash's key and `:new`)
 /// and `RENAMENX` into place (atomic, never overwrites); `update` one
-/// pipeline of `HSET` (changed values, `m:e`, and `m:s` if signed in),
-/// `HDEL` (removed keys) and `PEXPIREAT` (once the expiry moves), so that
-/// a plain commit is one command (see [Liveness](#liveness) for the second round
+/// pipeline of `HSET` (changed values, and `m:s` if signed in), `HDEL`
+/// (removed keys), and `m:e` with `PEXPIREAT` (once the expiry moves, or
+/// when the write replaces no stored value), so that a plain commit over a
+/// stored value is one command (see [Liveness](#liveness) for the second round
 /// trip of a write that finds its session ended, and for the cluster and
 /// durable commits); `delete` one pipeline of `HDEL m:c` and
 /// `UNLINK`; the move of `cycle_id` ([`AtomicMove`], single node only) one
@@ -143,8 +144,9 @@ const STAGING: &str = ":new";
 /// its own on the way: `HSET` answers how many of its fields were new, and
 /// every write sets a field its live session has: a value it writes over
 /// (its request loaded it), `m:s` if the session is signed in, or else
-/// `m:e` (moved, or as it was loaded: a refresh by a concurrent request
-/// may be undone, which only brings the next refresh closer). Only when
+/// `m:e` (moved, or as it was loaded, with the key's TTL set to match: a
+/// refresh by a concurrent request may be undone, which only brings the
+/// next refresh closer; the last writer's end holds in both places). Only when
 /// every field was new (the write made a fragment, or a value it wrote
 /// over was removed meanwhile), or when the store sent it twice (the first
 /// may have made the fragment), does it ask `HEXISTS m:c` in a second
@@ -1209,8 +1211,10 @@ impl Drop for Unsettled<'_> {
                 Ok(false) => store.unlink(&name).await,
                 Err(error) => Err(error),
             };
+            // While Redis is out, every failed write comes here: the
+            // request's failure is logged already, at ERROR.
             if let Err(error) = settled {
-                tracing::warn!(%error, "could not check what an abandoned Redis session write left; a hash without expiry may remain under the session prefix");
+                tracing::debug!(%error, "could not check what an abandoned Redis session write left; a hash without expiry may remain under the session prefix");
             }
         });
     }
@@ -1250,9 +1254,10 @@ fn context(what: impl Into<Cow<'static, str>>, source: RedisError) -> StoreError
     })
 }
 
-/// The commands that apply `update` to the hash `name`: `HSET` of
-/// `seen_at`, the changed values and any new expiry, `renewed_at` and
-/// owner; `HDEL` of removed keys; `PEXPIREAT` if the expiry moved. With
+/// The commands that apply `update` to the hash `name`: `HSET` of the
+/// changed values, `m:e` (see [`writes_expiry`]), `seen_at` of a signed-in
+/// session, a new `renewed_at` and owner; `HDEL` of removed keys;
+/// `PEXPIREAT` whenever `m:e` is written, to the same end. With
 /// `exact`, `HEXISTS m:c` closes them and is the batch's answer (1: the
 /// session was alive after the write); otherwise the `HSET` is, and
 /// answers how many of its fields were new. Returns how many distinct
@@ -1269,8 +1274,10 @@ fn write_changes(batch: &mut Batch, name: &str, update: &Update<'_>, exact: bool
         batch.cmd("HDEL").arg(name).arg(remove);
     }
     // Between two expiry refreshes the end stays where it is: a plain
-    // commit is then the write alone.
-    if update.expiry_moved {
+    // commit over a stored value is then the write alone. Whenever `m:e`
+    // is written, the key's TTL follows it, so that the two never differ
+    // (a stale `m:e` later than the TTL would hide a refresh that is due).
+    if writes_expiry(update) {
         batch.cmd("PEXPIREAT").arg(name).arg(update.expires_at);
     }
     if exact {
@@ -1296,22 +1303,27 @@ fn distinct_fields(set: &[Vec<u8>]) -> i64 {
     i64::try_from(distinct).unwrap_or(i64::MAX)
 }
 
-/// The fields `update` writes (name, value, name, value...: the expiry,
-/// `seen_at`, the changed values, any new `renewed_at` and owner), and
-/// those it removes.
+/// Whether `update` writes `m:e` (with its key's `PEXPIREAT`): when the
+/// expiry moved, and also when nothing else the `HSET` writes is a field
+/// the live session has. The `HSET` answer shows the session alive when
+/// one of its fields was there already (see [Liveness](RedisStore#liveness)):
+/// a stored value it writes over, `m:s` of a signed-in session (written
+/// for its listing), or else `m:e`, which every live session has, here
+/// with the end this request loaded.
+fn writes_expiry(update: &Update<'_>) -> bool {
+    let overwrites = update.overwrites && !update.set.is_empty();
+    update.expiry_moved || !(update.owner.is_some() || overwrites)
+}
+
+/// The fields `update` writes (name, value, name, value...: `m:e` when
+/// [`writes_expiry`], `seen_at` of a signed-in session, the changed values,
+/// any new `renewed_at` and owner), and those it removes.
 fn changes(update: &Update<'_>) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let mut set = Vec::with_capacity(4 + 2 * update.set.len());
-    // The `HSET` answer shows the session alive when one of its fields was
-    // there already (see [Liveness](RedisStore#liveness)): a stored value
-    // it writes over, `m:s` of a signed-in session (written for its
-    // listing), or else `m:e`, which every live session has: its new
-    // value, or the one this request loaded.
-    let listed = update.owner.is_some();
-    let overwrites = update.overwrites && !update.set.is_empty();
-    if update.expiry_moved || !(listed || overwrites) {
+    if writes_expiry(update) {
         push_meta(&mut set, EXPIRES, update.expires_at);
     }
-    if listed {
+    if update.owner.is_some() {
         push_meta(&mut set, SEEN, update.seen_at);
     }
     for (field, value) in &update.set {
