@@ -22,17 +22,16 @@
 //! under callgrind for two values of N and divide the difference of the
 //! totals: start-up cost cancels out (benches/front_doors.sh does that).
 
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Router};
 use http_body_util::BodyExt as _;
 use hyper_session::{with_session, SessionConfig, SessionError, SessionLayer, Sessions, SharedSession};
-use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
-
-use axum::Extension;
 use tower::layer::layer_fn;
 use tower::{Layer as _, Service, ServiceExt as _};
 
@@ -73,8 +72,12 @@ async fn attribute_counter(_req: Request, session: &mut hyper_session::Session) 
     load_twins::counter_json(n).into_response()
 }
 
+/// A manager of our own (the attribute's is installed as the default).
+fn sessions() -> Sessions {
+    Sessions::builder().secret(SECRET).build().expect("manager")
+}
+
 fn router(mode: &str) -> Router {
-    let sessions = || Sessions::builder().secret(SECRET).build().expect("manager");
     match mode {
         "plain" => Router::new().route("/session_test", get(plain)),
         // What axum itself adds for any layer on a route: its wrappers.
@@ -130,7 +133,6 @@ fn main() {
         .build()
         .expect("runtime");
     let last = runtime.block_on(async {
-        let sessions = || Sessions::builder().secret(SECRET).build().expect("manager");
         // The layered modes wrapped around the whole Router: the same
         // layers, without axum's wrapping of a layered route.
         match mode.as_str() {
