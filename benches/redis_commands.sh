@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
 # Redis's own CPU for the commands one returning request sends, per store
-# layout, side by side: ours (HGETALL of a hash without `m:s`, which only
-# signed-in sessions keep, then HSET of the value written over, whose
-# answer is also the liveness check); the previous release's (`m:s` in
-# every hash and every write); the same with the separate `HEXISTS m:c`
-# check of earlier releases; earlier releases' hash (integer timestamps
-# and an `m:r` equal to `m:c`) with that check; and tower-sessions' (GET,
-# then SET .. EXAT .. XX of a MessagePack blob). The command shapes are
-# those `redis-cli MONITOR` shows for one `GET /session_test` of each
-# server.
+# layout, side by side: ours (HGETALL of a hash of the times, `m:c`, and the
+# value, then HSET of the value written over, whose answer is also the
+# liveness check); the previous release's (the end in a field of its own,
+# `m:e`); the release before (`m:s` in every hash and every write); and
+# tower-sessions' (GET, then SET .. EXAT .. XX of a MessagePack blob). The
+# command shapes are those `redis-cli MONITOR` shows for one
+# `GET /session_test` of each server.
 #
 # Each command runs alone under redis-benchmark, and INFO commandstats gives
 # Redis's time per call: unlike the `redis_us` column of benches/load.sh,
@@ -34,16 +32,8 @@ cli() { redis-cli -u "$URL" "$@"; }
 cli FLUSHDB >/dev/null
 trap 'cli FLUSHDB >/dev/null' EXIT
 
-NOW=1795884855000
-cli HSET ours "m:c" "${NOW}ms" "m:e" "$((NOW + 1209600000))ms" "d:test_counter" 3 >/dev/null
-cli HSET previous "m:c" "${NOW}ms" "m:e" "$((NOW + 1209600000))ms" "m:s" "${NOW}ms" "d:test_counter" 3 >/dev/null
-cli HSET before "m:c" "$NOW" "m:r" "$NOW" "m:e" "$((NOW + 1209600000))" "m:s" "$NOW" "d:test_counter" 3 >/dev/null
-cli PEXPIRE ours 100000000 >/dev/null
-cli PEXPIRE previous 100000000 >/dev/null
-cli PEXPIRE before 100000000 >/dev/null
-# tower-sessions' record for the same session: 57 bytes of MessagePack.
-BLOB=$(printf 'x%.0s' {1..57})
-cli SET tower "$BLOB" EX 100000 >/dev/null
+# shellcheck source=benches/redis_layouts.sh
+source "$(dirname "$0")/redis_layouts.sh"
 
 # usec_per_call of one command, run 200,000 times by 4 clients.
 per_call() {
@@ -58,20 +48,16 @@ sum() { awk '{s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%.2f", s}' <<<"$
 RESULTS=$(mktemp)
 for round in $(seq "$ROUNDS"); do
     ours=$(sum "$(per_call HGETALL ours) $(per_call HSET ours d:test_counter 4)")
-    hgetall=$(per_call HGETALL previous)
-    hset=$(per_call HSET previous m:s "$((NOW + 1))ms" d:test_counter 4)
-    previous=$(sum "$hgetall $hset")
-    checked=$(sum "$hgetall $hset $(per_call HEXISTS previous m:c)")
-    before=$(sum "$(per_call HGETALL before) $(per_call HSET before m:s "$((NOW + 1))" d:test_counter 4) $(per_call HEXISTS before m:c)")
+    previous=$(sum "$(per_call HGETALL previous) $(per_call HSET previous d:test_counter 4)")
+    before=$(sum "$(per_call HGETALL before) $(per_call HSET before m:s "$((NOW + 1))ms" d:test_counter 4)")
     tower=$(sum "$(per_call GET tower) $(per_call SET tower "$BLOB" EXAT 1797094456 XX)")
-    echo "round $round: ours $ours µs, previous release $previous µs, with HEXISTS $checked µs, earlier layout $before µs, tower-sessions $tower µs" >&2
-    echo "$ours $previous $checked $before $tower" >>"$RESULTS"
+    echo "round $round: ours $ours µs, previous release $previous µs, release before $before µs, tower-sessions $tower µs" >&2
+    echo "$ours $previous $before $tower" >>"$RESULTS"
 done
 median() { cut -d' ' -f"$1" "$RESULTS" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 echo "Redis µs per returning request (median of $ROUNDS rounds):"
-echo "  ours (HGETALL, HSET of the value)           $(median 1)"
-echo "  previous release (m:s kept and written)      $(median 2)"
-echo "  that with HEXISTS m:c (earlier releases)     $(median 3)"
-echo "  earlier layout, with HEXISTS                 $(median 4)"
-echo "  tower-sessions (GET, SET EXAT XX)            $(median 5)"
+echo "  ours (HGETALL of m:c and the value, HSET)    $(median 1)"
+echo "  previous release (m:c, m:e and the value)    $(median 2)"
+echo "  release before (m:s kept and written)        $(median 3)"
+echo "  tower-sessions (GET, SET EXAT XX)            $(median 4)"
 rm -f "$RESULTS"

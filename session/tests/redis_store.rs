@@ -164,30 +164,29 @@ async fn one_hash_per_session_with_data_and_metadata_fields_and_a_redis_expiry()
         conn.hgetall(&keys[0]).await.expect("HGETALL");
     assert_eq!(fields.get("d:user").map(String::as_str), Some("\"ada\""));
     assert_eq!(fields.get("d:n").map(String::as_str), Some("7"));
-    // Timestamps are digits and a unit: text Redis hands back as it is.
-    let meta = |f: &str| -> u64 {
-        fields[f]
-            .strip_suffix("ms")
-            .and_then(|digits| digits.parse().ok())
-            .unwrap_or_else(|| panic!("{f} is not a timestamp in ms: {}", fields[f]))
+    // The times are one field, `<created>,<expires>` in ms (a new
+    // session's id is as old as it: no third part): text that Redis hands
+    // back as it is.
+    let times: Vec<u64> = fields["m:c"]
+        .split(',')
+        .map(|ms| ms.parse().expect("digits"))
+        .collect();
+    let [created, expires] = times[..] else {
+        panic!("m:c is not <created>,<expires>: {}", fields["m:c"]);
     };
-    assert!(
-        !fields.contains_key("m:r"),
-        "a new session's id is as old as it: no m:r"
-    );
-    assert!(meta("m:e") > meta("m:c"));
+    assert!(expires > created);
     assert!(
         !fields.contains_key("m:s"),
         "last seen is kept for signed-in sessions only"
     );
-    assert_eq!(fields.len(), 4, "only d: and m: fields: {fields:?}");
+    assert_eq!(fields.len(), 3, "the values and m:c: {fields:?}");
     let pttl: i64 = conn.pttl(&keys[0]).await.expect("PTTL");
     let now = now_ms();
     let pttl = u64::try_from(pttl).expect("Redis has an expiry for the key");
-    let left = meta("m:e") - now;
+    let left = expires - now;
     assert!(
         pttl <= left + 50 && pttl + 5_000 >= left,
-        "Redis expires the key when the session ends: PTTL {pttl} ms, m:e in {left} ms"
+        "Redis expires the key when the session ends: PTTL {pttl} ms, the end in {left} ms"
     );
 
     // A removed key is an HDEL of its field; the others stay.
@@ -200,7 +199,10 @@ async fn one_hash_per_session_with_data_and_metadata_fields_and_a_redis_expiry()
     assert!(fields.contains_key("d:user"));
 
     // Metadata that this library did not write is reported, not guessed at.
-    let _: () = conn.hset(&keys[0], "m:e", "tomorrow").await.expect("HSET");
+    let _: () = conn
+        .hset(&keys[0], "m:c", "1,tomorrow")
+        .await
+        .expect("HSET");
     let err = sessions
         .load(&CONFIG, &cookie)
         .await
@@ -212,7 +214,7 @@ async fn one_hash_per_session_with_data_and_metadata_fields_and_a_redis_expiry()
 
     // Logged-out sessions leave nothing behind.
     let _: () = conn
-        .hset(&keys[0], "m:e", u64::MAX / 2)
+        .hset(&keys[0], "m:c", format!("{created},{}", u64::MAX / 2))
         .await
         .expect("HSET");
     let mut s = sessions.load(&CONFIG, &cookie).await.expect("load");
@@ -477,13 +479,14 @@ async fn a_fragment_is_dead_to_load_update_delete_and_move() {
         "and removes it"
     );
 
-    // An update learns about liveness from its HSET's answer (see the
-    // next test): on a fragment that was there before it, it may report
-    // "saved" (whichever write made the fragment removes it), but the
-    // fragment stays dead, and keeps the expiry it had.
+    // An update over a stored value learns about liveness from its HSET's
+    // answer (see the next test): on a fragment that was there before it,
+    // it may report "saved" (whichever write made the fragment removes
+    // it), but the fragment stays dead, and keeps the expiry it had.
     plant(&mut conn, &name, later).await;
     let mut between_refreshes = update.clone();
     between_refreshes.expiry_moved = false;
+    between_refreshes.overwrites = true;
     store
         .update(&key, &between_refreshes)
         .await
@@ -497,6 +500,19 @@ async fn a_fragment_is_dead_to_load_update_delete_and_move() {
         conn.pttl::<_, i64>(&name).await.expect("PTTL") > 0,
         "and it still expires"
     );
+    // One that writes over nothing asks `HEXISTS m:c` in its pipeline,
+    // and one that moves the expiry checks `m:c` in its script: both
+    // find the session dead, and remove the fragment.
+    let mut plain = update.clone();
+    plain.expiry_moved = false;
+    for dead_end in [plain, update.clone()] {
+        plant(&mut conn, &name, later).await;
+        assert!(
+            !store.update(&key, &dead_end).await.expect("update"),
+            "not saved: the session had ended"
+        );
+        assert!(!conn.exists::<_, bool>(&name).await.expect("EXISTS"));
+    }
 
     plant(&mut conn, &name, later).await;
     let (to, to_name) = fragment(2);
@@ -522,11 +538,13 @@ async fn proxied_store_for(test: &str) -> Option<(String, String, CountingProxy,
     Some((url, prefix, proxy, store))
 }
 
-/// A write learns whether the session is alive from its own `HSET`, which
-/// always sets a field a live session has (a value it writes over, or
-/// else `m:e`), and asks `HEXISTS m:c` only when every field was new: for
-/// a value written over that a concurrent request removed, which it saves,
-/// and for a session that ended, whose fragment it removes.
+/// A write over a value it loaded learns whether the session is alive
+/// from its own `HSET` (a field its live session has), and asks
+/// `HEXISTS m:c` only when every field was new: for a value written over
+/// that a concurrent request removed, which it saves, and for a session
+/// that ended, whose fragment it removes. A write over nothing closes its
+/// pipeline with `HEXISTS m:c`; one that moves the end is a script, which
+/// rewrites an earlier release's hash in this release's layout.
 #[tokio::test]
 async fn an_update_checks_m_c_only_when_its_hset_added_every_field() {
     let Some((url, prefix, proxy, store)) = proxied_store_for("liveness").await else {
@@ -558,24 +576,17 @@ async fn an_update_checks_m_c_only_when_its_hset_added_every_field() {
     };
     let one_trip = vec![vec!["HSET".to_owned()]];
 
-    // A new key: `m:e` is written too (unchanged), was there, and the
-    // key's TTL is set to match it, in the same round trip.
+    // A new key: `HEXISTS m:c` in the same round trip.
     assert_eq!(
         write("other", "1", false).await,
-        (true, vec![vec!["HSET".to_owned(), "PEXPIREAT".to_owned()]])
+        (true, vec![vec!["HSET".to_owned(), "HEXISTS".to_owned()]])
     );
-    let pexpiretime: i64 = redis::cmd("PEXPIRETIME")
-        .arg(&name)
-        .query_async(&mut conn)
-        .await
-        .expect("PEXPIRETIME");
-    assert_eq!(u64::try_from(pexpiretime).ok(), Some(later), "TTL as m:e");
     // Over a loaded value: the value alone, and it was there.
     assert_eq!(write("test_counter", "5", true).await, (true, one_trip));
     let fields: std::collections::HashMap<String, String> =
         conn.hgetall(&name).await.expect("HGETALL");
     assert_eq!(fields.len(), 4, "m:c, m:e and two values: {fields:?}");
-    assert_eq!(fields["m:e"], later.to_string() + "ms", "m:e as loaded");
+    assert_eq!(fields["m:e"], later.to_string(), "m:e as it was");
     assert_eq!(fields["d:test_counter"], "5");
     assert_eq!(fields["d:other"], "1");
     // A loaded value that a concurrent request removed meanwhile: every
@@ -591,12 +602,42 @@ async fn an_update_checks_m_c_only_when_its_hset_added_every_field() {
     );
     let loaded = store.load(&key).await.expect("load").expect("alive");
     assert_eq!(loaded.data.get("other").map(String::as_str), Some("2"));
+    assert_eq!((loaded.created_at, loaded.expires_at), (now, later));
+
+    // A refresh: one script, which writes the times in one field, with
+    // the renewal an earlier release kept apart, and the TTL to match.
+    let _: () = conn.hset(&name, "m:r", now + 1).await.expect("HSET");
+    proxy.take();
+    let refreshed = later + 1_000;
+    let update = Update::new(refreshed).set("test_counter", "6");
+    assert!(store.update(&key, &update).await.expect("update"));
+    assert_eq!(proxy.take(), vec![vec!["EVAL".to_owned()]]);
+    let fields: std::collections::HashMap<String, String> =
+        conn.hgetall(&name).await.expect("HGETALL");
+    assert_eq!(fields.len(), 3, "m:c and two values: {fields:?}");
+    assert_eq!(fields["m:c"], format!("{now},{refreshed},{}", now + 1));
+    assert_eq!(fields["d:test_counter"], "6");
+    let pexpiretime: i64 = redis::cmd("PEXPIRETIME")
+        .arg(&name)
+        .query_async(&mut conn)
+        .await
+        .expect("PEXPIRETIME");
+    assert_eq!(
+        u64::try_from(pexpiretime).ok(),
+        Some(refreshed),
+        "TTL as the end"
+    );
+    let loaded = store.load(&key).await.expect("load").expect("alive");
+    assert_eq!(
+        (loaded.created_at, loaded.renewed_at, loaded.expires_at),
+        (now, now + 1, refreshed)
+    );
     proxy.take();
 
     assert!(store.delete(&key).await.expect("delete"));
     proxy.take();
     assert_eq!(
-        write("test_counter", "6", true).await,
+        write("test_counter", "7", true).await,
         (
             false,
             ["HSET", "HEXISTS", "UNLINK"]

@@ -26,22 +26,31 @@ mod user_index;
 
 /// Field-name prefix of a session value in the hash.
 const DATA: &str = "d:";
-/// Metadata fields: created_at, renewed_at, expires_at (ms since the epoch).
-/// `m:r` is written only once it differs from `m:c` (after a new id).
-const CREATED: &str = "m:c";
-const RENEWED: &str = "m:r";
-const EXPIRES: &str = "m:e";
+/// The session's times, and the field that makes it live: when it was
+/// created, when it ends and, once its id has changed, when the id was
+/// issued, in ms since the epoch: `<created>,<expires>[,<renewed>]`. One
+/// field rather than three: each field of a hash costs Redis work on every
+/// `HGETALL`, and a returning request's `HGETALL` and `HSET` took a fifth
+/// less of its CPU with two fields than with three (`benches/redis_commands.sh`).
+/// Earlier releases kept the end and the renewal in [`OLD_EXPIRES`] and
+/// [`OLD_RENEWED`], and only the creation here (`<created>ms`): such hashes
+/// are read as well, and the next expiry refresh rewrites them this way.
+const TIMES: &str = "m:c";
+/// Fields of earlier releases' hashes (see [`TIMES`]).
+const OLD_RENEWED: &str = "m:r";
+const OLD_EXPIRES: &str = "m:e";
 /// When a request last wrote a signed-in session (ms since the epoch).
 const SEEN: &str = "m:s";
 /// The signed-in user, the session's handle and its label.
 const OWNER: &str = "m:o";
 const HANDLE: &str = "m:h";
 const LABEL: &str = "m:l";
-/// Suffix of a timestamp's digits in a metadata field. Redis keeps a field
-/// value that reads as an integer as one, and must format it back into text
-/// for every `HGETALL`: with the suffix it is kept as the text it is, which
-/// took a returning request's `HGETALL` and `HSET` about a fifth less Redis
-/// CPU (`redis-benchmark`, `INFO commandstats`). Values without it (written
+/// Suffix of the digits of `m:s` (and of earlier releases' timestamps).
+/// Redis keeps a field value that reads as an integer as one, and must
+/// format it back into text for every `HGETALL`: with the suffix it is kept
+/// as the text it is, which took a returning request's `HGETALL` and `HSET`
+/// about a fifth less Redis CPU (`redis-benchmark`, `INFO commandstats`).
+/// [`TIMES`], with its commas, is text anyway. Values without it (written
 /// by earlier releases) are read as well.
 const MS: &str = "ms";
 /// Suffix of the staging key a `create` builds the hash under.
@@ -56,13 +65,15 @@ const STAGING: &str = ":new";
 /// prefix defaults to [`DEFAULT_PREFIX`](Self::DEFAULT_PREFIX)); in
 /// [cluster mode](#cluster-mode) the hex is in braces, `{prefix}{{hex}}`.
 /// Each session
-/// value is a field `d:<key>` holding its JSON text; the fields `m:c`, `m:r`
-/// and `m:e` hold when the session was created, when its id was issued (only
-/// once that differs from `m:c`) and when it ends, in ms since the Unix
-/// epoch, as digits followed by `ms` (text that Redis returns as it is, which
-/// costs it less than an integer it would format). The key expires in Redis itself
-/// at `m:e` (`PEXPIREAT`), so Redis reclaims ended sessions; a session past
-/// `m:e` is never returned either way. The key holds a SHA-256 of the
+/// value is a field `d:<key>` holding its JSON text; the field `m:c` holds
+/// the session's times, in ms since the Unix epoch: when it was created,
+/// when it ends and, once its id has changed, when the id was issued
+/// (`<created>,<expires>[,<renewed>]`; one field, as each field costs Redis
+/// work on every load). The key expires in Redis itself at the same end
+/// (`PEXPIREAT`), so Redis reclaims ended sessions; a session past its end
+/// is never returned either way. (Earlier releases kept the end and the
+/// renewal in fields `m:e` and `m:r` of their own: such hashes are read
+/// too, and rewritten this way at their next expiry refresh.) The key holds a SHA-256 of the
 /// session id, not the id, so a dump of Redis hands out no live session.
 ///
 /// # Round trips
@@ -70,17 +81,18 @@ const STAGING: &str = ":new";
 /// Each call is one round trip: `load` an `HGETALL`; `create` one pipeline
 /// of `HSET` and `PEXPIREAT` on a staging key (the hash's key and `:new`)
 /// and `RENAMENX` into place (atomic, never overwrites); `update` one
-/// pipeline of `HSET` (changed values, and `m:s` if signed in), `HDEL`
-/// (removed keys), and `m:e` with `PEXPIREAT` (once the expiry moves, or
-/// when the write replaces no stored value), so that a plain commit over a
-/// stored value is one command (see [Liveness](#liveness) for the second round
-/// trip of a write that finds its session ended, and for the cluster and
-/// durable commits); `delete` one pipeline of `HDEL m:c` and
-/// `UNLINK`; the move of `cycle_id` ([`AtomicMove`], single node only) one
-/// script that checks the session and `RENAMENX`es it, then writes the
-/// update's fields on the new name. Only moves use a script (it costs Redis
-/// several times the CPU of plain commands, and moves are rare: logins and
-/// renewals). A signed-in session (the [`UserIndex`](crate::store::UserIndex),
+/// pipeline of `HSET` (changed values, and `m:s` if signed in) and `HDEL`
+/// (removed keys), closed by `HEXISTS m:c` when the `HSET` cannot tell
+/// that the session lives, so that a plain commit over a stored value is
+/// one command (see [Liveness](#liveness), also for the second round trip
+/// of a write that finds its session ended); an update that moves the
+/// expiry (a refresh, once a quarter of the idle window) one script that
+/// writes it with the changes, if the session lives; `delete` one pipeline
+/// of `HDEL m:c` and `UNLINK`; the move of `cycle_id` ([`AtomicMove`],
+/// single node only) one script that checks the session and `RENAMENX`es
+/// it, then writes the update's fields on the new name. Only refreshes and
+/// moves use a script (it costs Redis several times the CPU of plain
+/// commands, and both are rare: refreshes, logins and renewals). A signed-in session (the [`UserIndex`](crate::store::UserIndex),
 /// see [`Session::set_user`](crate::Session::set_user)) costs one more
 /// command on a write, a login and a logout, for its user's index; fields
 /// `m:s` (last written), `m:o`, `m:h` and `m:l` (user, handle, label) hold
@@ -140,14 +152,15 @@ const STAGING: &str = ":new";
 /// of two concurrent deletes only one reports ending the session. A
 /// logout, once answered, is final.
 ///
-/// On a single Redis without durable commits, `update` needs no check of
-/// its own on the way: `HSET` answers how many of its fields were new, and
-/// every write sets a field its live session has: a value it writes over
-/// (its request loaded it), `m:s` if the session is signed in, or else
-/// `m:e` (moved, or as it was loaded, with the key's TTL set to match: a
-/// refresh by a concurrent request may be undone, which only brings the
-/// next refresh closer; the last writer's end holds in both places). Only when
-/// every field was new (the write made a fragment, or a value it wrote
+/// `m:c` also holds the session's end, so no plain write may set it: on a
+/// session a logout had just ended, that would make it live again. An
+/// update that moves the end is a script that checks `m:c` and rewrites
+/// it in one step. Every other update is plain commands, checked on the
+/// way: on a single Redis without durable commits, when it sets a field
+/// its live session has (a value it writes over, which its request loaded,
+/// or `m:s`, which a signed-in session has), `HSET` answers how many of
+/// its fields were new; otherwise `HEXISTS m:c` closes its pipeline. Only
+/// when every field was new (the write made a fragment, or a value it wrote
 /// over was removed meanwhile), or when the store sent it twice (the first
 /// may have made the fragment), does it ask `HEXISTS m:c` in a second
 /// round trip, and if the session is gone, it reports "not saved" and
@@ -442,8 +455,9 @@ impl RedisStore {
     /// else. Single node: `{prefix}{hex}`. Cluster: `{prefix}{{hex}}`,
     /// the hex in braces, Redis's hash tag: only it decides the slot, so
     /// the staging key ([`staging`]) lands in the same slot and each
-    /// pipeline touches one slot. Field names are [`DATA`], [`CREATED`],
-    /// [`RENEWED`] and [`EXPIRES`].
+    /// pipeline touches one slot. Field names are [`DATA`], [`TIMES`] and
+    /// those of a signed-in session ([`SEEN`], [`OWNER`], [`HANDLE`],
+    /// [`LABEL`]).
     fn key(&self, key: &StoreKey) -> String {
         self.key_of_hex(&key.to_hex())
     }
@@ -935,7 +949,7 @@ impl SessionStore for RedisStore {
             .await?;
         // No `m:c`: nothing, or the fragment a commit racing a destroy
         // leaves for an instant (see `update`).
-        if !fields.contains_key(CREATED.as_bytes()) {
+        if !fields.contains_key(TIMES.as_bytes()) {
             return Ok(None);
         }
         let record = parse(fields)?;
@@ -954,12 +968,12 @@ impl SessionStore for RedisStore {
         let staging = format!("{name}{STAGING}");
         let staging = staging.as_str();
         let mut fields: Vec<Vec<u8>> = Vec::with_capacity(14 + 2 * record.data.len());
-        push_meta(&mut fields, CREATED, record.created_at);
-        // One field fewer for every load of a session that kept its id.
-        if record.renewed_at != record.created_at {
-            push_meta(&mut fields, RENEWED, record.renewed_at);
-        }
-        push_meta(&mut fields, EXPIRES, record.expires_at);
+        fields.push(TIMES.as_bytes().to_vec());
+        fields.push(times(
+            record.created_at,
+            record.expires_at,
+            record.renewed_at,
+        ));
         if let Some(owner) = &record.owner {
             // Read only by the user's listing, and written only for it.
             push_meta(&mut fields, SEEN, record.seen_at);
@@ -992,53 +1006,16 @@ impl SessionStore for RedisStore {
     async fn update(&self, key: &StoreKey, update: &Update<'_>) -> Result<bool, StoreError> {
         let name = self.key(key);
         let name = name.as_str();
-        // One pipeline, one round trip, plain commands (a Lua script cost
-        // Redis several times as much, a MULTI twice). No atomicity is
-        // needed: a live session has `m:c`, and if it is gone after this
-        // write, a destroy (or expiry) won the race and this write made or
-        // touched a fragment, which no load returns; it is removed at once.
-        //
-        // On a single Redis, without durable commits, the write's own
-        // answer says so: it always sets a field a live session has, and
-        // `HSET` answers how many fields were new. Only when all were,
-        // or when the store sent the write twice (the first may have made
-        // the fragment), does a second round trip ask `HEXISTS m:c`. In a
-        // cluster, whose client resends by itself, and when a replica must
-        // confirm the write, `HEXISTS m:c` closes the write's own pipeline
-        // (see [`write_changes`]).
         if let Some(owner) = update.new_owner() {
             self.index_touch(owner, Some(key), update.expires_at)
                 .await?;
         }
-        let mut batch = self.batch();
-        let exact = batch.cluster || self.durable;
-        let fields = write_changes(&mut batch, name, update, exact);
-        let write = if exact {
-            Write::ZeroIsNone
+        let alive = if rewrites_times(update) {
+            self.rewrite(name, update).await?
         } else {
-            Write::Always
+            self.write(name, update).await?
         };
-        // Until this write knows the session alive, or has removed the
-        // fragment it made, a drop (the store's timeout) or an error hands
-        // the check to a task of its own: a fragment has no expiry.
-        let mut unsettled = Unsettled {
-            store: self,
-            name,
-            armed: true,
-        };
-        let ran = self
-            .run("Redis session update failed", batch, write)
-            .await?;
-        let ended = if exact {
-            ran.answer != 1
-        } else {
-            (ran.answer == fields || ran.resent) && !self.is_alive(name).await?
-        };
-        if ended {
-            self.unlink(name).await?;
-        }
-        unsettled.armed = false;
-        if ended {
+        if !alive {
             return Ok(false);
         }
         // A signed-in session's new expiry must not outlast its index
@@ -1106,19 +1083,15 @@ impl RedisStore {
             Some(owner) => owner.handle.as_str(),
             None => "",
         };
-        let (set, remove) = changes(update);
         let mut batch = self.batch();
-        batch
+        let script = batch
             .answer("EVAL")
             .arg(MOVE)
             .arg(2)
             .arg(old)
             .arg(new)
-            .arg(expected)
-            .arg(update.expires_at)
-            .arg(set.len())
-            .arg(set)
-            .arg(remove);
+            .arg(expected);
+        script_changes(script, update);
         let moved = match self
             .run("Redis session move failed", batch, Write::ZeroIsNone)
             .await?
@@ -1140,6 +1113,84 @@ impl RedisStore {
         Ok(moved)
     }
 
+    /// An update that leaves the session's times as they are: the common
+    /// commit, in one pipeline of plain commands (a Lua script costs Redis
+    /// several times as much, a `MULTI` twice). No atomicity is needed: a
+    /// live session has `m:c`, which this write never sets, so if the
+    /// session is gone after it, a destroy (or expiry) won the race and
+    /// this write made or touched a fragment, which no load returns; it is
+    /// removed at once.
+    ///
+    /// On a single Redis, without durable commits, the `HSET`'s own answer
+    /// tells, when it sets a field a live session has (see
+    /// [`shows_liveness`]): it answers how many fields were new. Only when
+    /// all were, or when the store sent the write twice (the first may
+    /// have made the fragment), does a second round trip ask
+    /// `HEXISTS m:c`. Otherwise (no such field; in a cluster, whose client
+    /// resends by itself; when a replica must confirm the write),
+    /// `HEXISTS m:c` closes the write's own pipeline.
+    async fn write(&self, name: &str, update: &Update<'_>) -> Result<bool, StoreError> {
+        let (set, remove) = changes(update);
+        let mut batch = self.batch();
+        let counted = !(batch.cluster || self.durable) && shows_liveness(update);
+        let fields = distinct_fields(&set);
+        if !set.is_empty() {
+            let hset = if counted {
+                batch.answer("HSET")
+            } else {
+                batch.cmd("HSET")
+            };
+            hset.arg(name).arg(set);
+        }
+        if !remove.is_empty() {
+            batch.cmd("HDEL").arg(name).arg(remove);
+        }
+        if !counted {
+            batch.answer("HEXISTS").arg(name).arg(TIMES);
+        }
+        let write = if counted {
+            Write::Always
+        } else {
+            Write::ZeroIsNone
+        };
+        // Until this write knows the session alive, or has removed the
+        // fragment it made, a drop (the store's timeout) or an error hands
+        // the check to a task of its own: a fragment has no expiry.
+        let mut unsettled = Unsettled {
+            store: self,
+            name,
+            armed: true,
+        };
+        let ran = self
+            .run("Redis session update failed", batch, write)
+            .await?;
+        let ended = if counted {
+            (ran.answer == fields || ran.resent) && !self.is_alive(name).await?
+        } else {
+            ran.answer != 1
+        };
+        if ended {
+            self.unlink(name).await?;
+        }
+        unsettled.armed = false;
+        Ok(!ended)
+    }
+
+    /// An update that moves the session's end (an expiry refresh, a
+    /// stricter limit) or its renewal: [`REWRITE`], one script that writes
+    /// the changes and the new `m:c` only if the session is alive, as a
+    /// plain write could not without bringing back a session that a logout
+    /// ended (`m:c` is what makes it live). Refreshes are rare (once a
+    /// quarter of the idle window), so the script's cost is too.
+    async fn rewrite(&self, name: &str, update: &Update<'_>) -> Result<bool, StoreError> {
+        let mut batch = self.batch();
+        script_changes(batch.answer("EVAL").arg(REWRITE).arg(1).arg(name), update);
+        let ran = self
+            .run("Redis session update failed", batch, Write::ZeroIsNone)
+            .await?;
+        Ok(ran.answer == 1)
+    }
+
     /// Ends the session hash `name`: `delete`, and revocation.
     async fn end(&self, name: &str) -> Result<bool, StoreError> {
         // `HDEL m:c` answers whether this call ended a live session: a
@@ -1149,7 +1200,7 @@ impl RedisStore {
         // that ended the session before, on this connection), so no
         // failover brings the session back.
         let mut batch = self.batch();
-        batch.answer("HDEL").arg(name).arg(CREATED);
+        batch.answer("HDEL").arg(name).arg(TIMES);
         batch.cmd("UNLINK").arg(name);
         let ended = self
             .run("Redis session delete failed", batch, Write::Logout)
@@ -1163,7 +1214,7 @@ impl RedisStore {
         self.retry("Redis HEXISTS failed", move |mut conn| async move {
             redis::cmd("HEXISTS")
                 .arg(name)
-                .arg(CREATED)
+                .arg(TIMES)
                 .query_async::<bool>(&mut conn)
                 .await
         })
@@ -1254,38 +1305,6 @@ fn context(what: impl Into<Cow<'static, str>>, source: RedisError) -> StoreError
     })
 }
 
-/// The commands that apply `update` to the hash `name`: `HSET` of the
-/// changed values, `m:e` (see [`writes_expiry`]), `seen_at` of a signed-in
-/// session, a new `renewed_at` and owner; `HDEL` of removed keys;
-/// `PEXPIREAT` whenever `m:e` is written, to the same end. With
-/// `exact`, `HEXISTS m:c` closes them and is the batch's answer (1: the
-/// session was alive after the write); otherwise the `HSET` is, and
-/// answers how many of its fields were new. Returns how many distinct
-/// fields the `HSET` writes.
-fn write_changes(batch: &mut Batch, name: &str, update: &Update<'_>, exact: bool) -> i64 {
-    let (set, remove) = changes(update);
-    let fields = distinct_fields(&set);
-    if exact {
-        batch.cmd("HSET").arg(name).arg(set);
-    } else {
-        batch.answer("HSET").arg(name).arg(set);
-    }
-    if !remove.is_empty() {
-        batch.cmd("HDEL").arg(name).arg(remove);
-    }
-    // Between two expiry refreshes the end stays where it is: a plain
-    // commit over a stored value is then the write alone. Whenever `m:e`
-    // is written, the key's TTL follows it, so that the two never differ
-    // (a stale `m:e` later than the TTL would hide a refresh that is due).
-    if writes_expiry(update) {
-        batch.cmd("PEXPIREAT").arg(name).arg(update.expires_at);
-    }
-    if exact {
-        batch.answer("HEXISTS").arg(name).arg(CREATED);
-    }
-    fields
-}
-
 /// How many distinct field names the `HSET` items `set` (name, value,
 /// name, value...) write: `HSET` counts a field written twice once, and an
 /// [`Update`] built by hand may set a key twice.
@@ -1303,35 +1322,47 @@ fn distinct_fields(set: &[Vec<u8>]) -> i64 {
     i64::try_from(distinct).unwrap_or(i64::MAX)
 }
 
-/// Whether `update` writes `m:e` (with its key's `PEXPIREAT`): when the
-/// expiry moved, and also when nothing else the `HSET` writes is a field
-/// the live session has. The `HSET` answer shows the session alive when
-/// one of its fields was there already (see [Liveness](RedisStore#liveness)):
-/// a stored value it writes over, `m:s` of a signed-in session (written
-/// for its listing), or else `m:e`, which every live session has, here
-/// with the end this request loaded.
-fn writes_expiry(update: &Update<'_>) -> bool {
-    let overwrites = update.overwrites && !update.set.is_empty();
-    update.expiry_moved || !(update.owner.is_some() || overwrites)
+/// Whether `update` moves the session's times, which [`REWRITE`] writes.
+fn rewrites_times(update: &Update<'_>) -> bool {
+    update.expiry_moved || update.renewed_at.is_some()
 }
 
-/// The fields `update` writes (name, value, name, value...: `m:e` when
-/// [`writes_expiry`], `seen_at` of a signed-in session, the changed values,
-/// any new `renewed_at` and owner), and those it removes.
+/// Whether the `HSET` of `update` (see [`changes`]) sets a field the live
+/// session has already, so that its answer (how many fields were new)
+/// shows the session still there (see [Liveness](RedisStore#liveness)):
+/// a stored value it writes over, or `m:s`, which a signed-in session has
+/// and every write to it sets.
+fn shows_liveness(update: &Update<'_>) -> bool {
+    update.owner.is_some() || (update.overwrites && !update.set.is_empty())
+}
+
+/// The arguments [`REWRITE`] and [`MOVE`] end with: the new expiry, the
+/// new `renewed_at` (`""`: kept), the number of field/value items to
+/// write, those items, then the fields to remove (see [`changes`]).
+fn script_changes(script: &mut Pipeline, update: &Update<'_>) {
+    let (set, remove) = changes(update);
+    let renewed = update
+        .renewed_at
+        .map_or_else(String::new, |ms| ms.to_string());
+    script
+        .arg(update.expires_at)
+        .arg(renewed)
+        .arg(set.len())
+        .arg(set)
+        .arg(remove);
+}
+
+/// The fields `update` writes with `HSET` (name, value, name, value...:
+/// `seen_at` of a signed-in session, the changed values, and a new owner),
+/// and those it removes. The times are [`REWRITE`]'s and [`MOVE`]'s.
 fn changes(update: &Update<'_>) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
-    let mut set = Vec::with_capacity(4 + 2 * update.set.len());
-    if writes_expiry(update) {
-        push_meta(&mut set, EXPIRES, update.expires_at);
-    }
+    let mut set = Vec::with_capacity(2 + 2 * update.set.len());
     if update.owner.is_some() {
         push_meta(&mut set, SEEN, update.seen_at);
     }
     for (field, value) in &update.set {
         set.push(data_field(field));
         set.push(value.as_bytes().to_vec());
-    }
-    if let Some(renewed) = update.renewed_at {
-        push_meta(&mut set, RENEWED, renewed);
     }
     let mut remove: Vec<Vec<u8>> = update.remove.iter().map(|f| data_field(f)).collect();
     if let Some(owner) = update.new_owner() {
@@ -1355,23 +1386,69 @@ fn push_owner(fields: &mut Vec<Vec<u8>>, owner: &Owner) {
     }
 }
 
+/// Lua shared by [`REWRITE`] and [`MOVE`]: `retime(key, expires, renewed)`
+/// writes the session's new [`TIMES`] (its creation as stored, the new end,
+/// and `renewed` if not `""`, else the stored renewal, from an earlier
+/// release's `m:r` too), removes those earlier fields, and sets the key's
+/// TTL to the same end, so that the two never differ.
+macro_rules! retime_lua {
+    () => {
+        r"
+local function retime(key, expires, renewed)
+  local stored = redis.call('HGET', key, 'm:c')
+  local created = string.match(stored, '^%d+')
+  assert(created, 'session field m:c holds no timestamp')
+  if renewed == '' then
+    renewed = string.match(stored, '^%d+,%d+,(%d+)$')
+      or string.match(redis.call('HGET', key, 'm:r') or '', '^%d+')
+  end
+  local times = created .. ',' .. expires
+  if renewed and renewed ~= created then times = times .. ',' .. renewed end
+  redis.call('HSET', key, 'm:c', times)
+  redis.call('HDEL', key, 'm:e', 'm:r')
+  redis.call('PEXPIREAT', key, expires)
+end
+"
+    };
+}
+
+/// An update that moves the times (see [`RedisStore::rewrite`]). KEYS: the
+/// session's name. ARGV: the new expiry, the new `renewed_at` (`""`: kept),
+/// the number `n` of field/value items to write, those items, then the
+/// fields to remove. Answers 1 (written), 0 (not a live session: nothing
+/// written, and a fragment there is removed).
+const REWRITE: &str = concat!(
+    retime_lua!(),
+    r"
+if redis.call('HEXISTS', KEYS[1], 'm:c') == 0 then redis.call('DEL', KEYS[1]) return 0 end
+local n = tonumber(ARGV[3])
+if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 4, 3 + n)) end
+if #ARGV > 3 + n then redis.call('HDEL', KEYS[1], unpack(ARGV, 4 + n)) end
+retime(KEYS[1], ARGV[1], ARGV[2])
+return 1
+"
+);
+
 /// The move of `cycle_id` (see [`RedisStore::rename`]). KEYS: the old and
 /// the new name. ARGV: the handle the request expects the session to have
 /// (`""`: none; `"*"`: any, for a request that signs it in), the new
-/// expiry, the number `n` of field/value items to write, those items, then
-/// the fields to remove. Answers 1 (moved), 0 (not a live session; a
-/// fragment there is removed), -1 (signed in as the request did not
-/// expect; nothing moved).
-const MOVE: &str = r"
+/// expiry, the new `renewed_at`, the number `n` of field/value items to
+/// write, those items, then the fields to remove. Answers 1 (moved), 0
+/// (not a live session; a fragment there is removed), -1 (signed in as the
+/// request did not expect; nothing moved).
+const MOVE: &str = concat!(
+    retime_lua!(),
+    r"
 if redis.call('HEXISTS', KEYS[1], 'm:c') == 0 then redis.call('DEL', KEYS[1]) return 0 end
 if ARGV[1] ~= '*' and (redis.call('HGET', KEYS[1], 'm:h') or '') ~= ARGV[1] then return -1 end
 if redis.call('RENAMENX', KEYS[1], KEYS[2]) == 0 then return -2 end
-local n = tonumber(ARGV[3])
-if n > 0 then redis.call('HSET', KEYS[2], unpack(ARGV, 4, 3 + n)) end
-if #ARGV > 3 + n then redis.call('HDEL', KEYS[2], unpack(ARGV, 4 + n)) end
-redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+local n = tonumber(ARGV[4])
+if n > 0 then redis.call('HSET', KEYS[2], unpack(ARGV, 5, 4 + n)) end
+if #ARGV > 4 + n then redis.call('HDEL', KEYS[2], unpack(ARGV, 5 + n)) end
+retime(KEYS[2], ARGV[2], ARGV[3])
 return 1
-";
+"
+);
 
 /// What [`RedisStore::run`] learned of a [`Batch`].
 struct Ran {
@@ -1515,10 +1592,47 @@ fn parse_ms(text: &str) -> Option<u64> {
     text.strip_suffix(MS).unwrap_or(text).parse().ok()
 }
 
+/// What [`TIMES`] holds: `<created>,<expires>[,<renewed>]`, or an earlier
+/// release's `<created>ms`, whose end and renewal are fields of their own.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Times {
+    pub(super) created: u64,
+    pub(super) expires: Option<u64>,
+    pub(super) renewed: Option<u64>,
+}
+
+impl Times {
+    pub(super) fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.split(',');
+        let created = parse_ms(parts.next()?)?;
+        let mut next = || parts.next().map(str::parse).transpose().ok();
+        let (expires, renewed) = (next()?, next()?);
+        if parts.next().is_some() || (renewed.is_some() && expires.is_none()) {
+            return None;
+        }
+        Some(Self {
+            created,
+            expires,
+            renewed,
+        })
+    }
+}
+
+/// [`TIMES`]' text for a session written whole (the renewal only once it
+/// differs from the creation, as [`REWRITE`] and [`MOVE`] write it too).
+fn times(created: u64, expires: u64, renewed: u64) -> Vec<u8> {
+    if renewed == created {
+        format!("{created},{expires}").into_bytes()
+    } else {
+        format!("{created},{expires},{renewed}").into_bytes()
+    }
+}
+
 /// Rebuilds a record from the fields of its hash.
 fn parse(fields: HashMap<Vec<u8>, Vec<u8>>) -> Result<Record, StoreError> {
     let mut record = Record::default();
-    let (mut created, mut renewed, mut expires, mut seen) = (None, None, None, None);
+    let mut times = None;
+    let (mut old_renewed, mut old_expires, mut seen) = (None, None, None);
     let (mut user, mut handle, mut label) = (None, None, None);
     for (field, value) in fields {
         let field = String::from_utf8(field)
@@ -1542,10 +1656,20 @@ fn parse(fields: HashMap<Vec<u8>, Vec<u8>>) -> Result<Record, StoreError> {
             })?);
             continue;
         }
+        if field == TIMES {
+            times = Some(
+                std::str::from_utf8(&value)
+                    .ok()
+                    .and_then(Times::parse)
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("session field `{TIMES}` is not its times"))
+                    })?,
+            );
+            continue;
+        }
         let slot = match field.as_str() {
-            CREATED => &mut created,
-            RENEWED => &mut renewed,
-            EXPIRES => &mut expires,
+            OLD_RENEWED => &mut old_renewed,
+            OLD_EXPIRES => &mut old_expires,
             SEEN => &mut seen,
             other => {
                 return Err(StoreError::Corrupt(format!(
@@ -1556,9 +1680,13 @@ fn parse(fields: HashMap<Vec<u8>, Vec<u8>>) -> Result<Record, StoreError> {
         *slot = Some(millis(&field, &value)?);
     }
     let missing = |name: &str| StoreError::Corrupt(format!("session hash lacks field `{name}`"));
-    record.created_at = created.ok_or_else(|| missing(CREATED))?;
-    record.renewed_at = renewed.unwrap_or(record.created_at);
-    record.expires_at = expires.ok_or_else(|| missing(EXPIRES))?;
+    let times = times.ok_or_else(|| missing(TIMES))?;
+    record.created_at = times.created;
+    record.renewed_at = times.renewed.or(old_renewed).unwrap_or(times.created);
+    record.expires_at = times
+        .expires
+        .or(old_expires)
+        .ok_or_else(|| missing(OLD_EXPIRES))?;
     record.seen_at = seen.unwrap_or(record.renewed_at);
     if let (Some(user), Some(handle)) = (user, handle) {
         let handle = crate::Handle::parse(&handle)
@@ -1589,20 +1717,48 @@ mod tests {
     }
 
     #[test]
-    fn parses_a_hash() {
-        let record = parse(fields(&[
+    fn parses_a_hash_of_this_release_and_of_earlier_ones() {
+        let this = fields(&[("m:c", "1,3,2"), ("d:user", "\"ada\""), ("d:d:x", "1")]);
+        let earlier = fields(&[
             ("m:c", "1"),
             ("m:r", "2"),
             ("m:e", "3"),
             ("d:user", "\"ada\""),
             ("d:d:x", "1"),
-        ]))
-        .expect("valid");
-        assert_eq!(record.created_at, 1);
-        assert_eq!(record.renewed_at, 2);
-        assert_eq!(record.expires_at, 3);
-        assert_eq!(record.data.get("user").map(String::as_str), Some("\"ada\""));
-        assert_eq!(record.data.get("d:x").map(String::as_str), Some("1"));
+        ]);
+        for hash in [this, earlier] {
+            let record = parse(hash).expect("valid");
+            assert_eq!(record.created_at, 1);
+            assert_eq!(record.renewed_at, 2);
+            assert_eq!(record.expires_at, 3);
+            assert_eq!(record.data.get("user").map(String::as_str), Some("\"ada\""));
+            assert_eq!(record.data.get("d:x").map(String::as_str), Some("1"));
+        }
+    }
+
+    #[test]
+    fn times_are_one_field_with_the_renewal_only_once_it_differs() {
+        assert_eq!(
+            times(1_764_345_600_000, 1_765_555_200_000, 1_764_345_600_000),
+            b"1764345600000,1765555200000"
+        );
+        assert_eq!(times(1, 3, 2), b"1,3,2");
+        for (created, expires, renewed) in [(1, 3, 1), (1, 3, 2), (u64::MAX - 1, u64::MAX, 0)] {
+            let text = times(created, expires, renewed);
+            let parsed = Times::parse(std::str::from_utf8(&text).expect("digits")).expect("valid");
+            assert_eq!(parsed.created, created);
+            assert_eq!(parsed.expires, Some(expires));
+            assert_eq!(parsed.renewed.unwrap_or(created), renewed);
+            let record = parse(fields(&[(
+                "m:c",
+                std::str::from_utf8(&text).expect("digits"),
+            )]))
+            .expect("valid");
+            assert_eq!(
+                (record.created_at, record.expires_at, record.renewed_at),
+                (created, expires, renewed)
+            );
+        }
     }
 
     #[test]
@@ -1623,7 +1779,7 @@ mod tests {
     #[test]
     fn timestamps_carry_their_unit_and_an_unrenewed_id_is_as_old_as_the_session() {
         let mut written = Vec::new();
-        push_meta(&mut written, CREATED, 1_764_345_600_000);
+        push_meta(&mut written, SEEN, 1_764_345_600_000);
         assert_eq!(written[1], b"1764345600000ms");
         let record = parse(fields(&[
             ("m:c", "1764345600000ms"),
@@ -1743,6 +1899,12 @@ mod tests {
             fields(&[("m:c", "1"), ("m:r", "2"), ("m:e", "soon")]),
             fields(&[("m:c", "1"), ("m:r", "-2"), ("m:e", "3")]),
             fields(&[("m:c", "1"), ("m:r", "2"), ("m:e", "3"), ("x", "1")]),
+            fields(&[("m:c", "1,")]),
+            fields(&[("m:c", ",3")]),
+            fields(&[("m:c", "1,,2")]),
+            fields(&[("m:c", "1,3,2,4")]),
+            fields(&[("m:c", "1,3ms")]),
+            fields(&[("m:c", "1,soon")]),
         ] {
             assert!(matches!(parse(bad), Err(StoreError::Corrupt(_))));
         }

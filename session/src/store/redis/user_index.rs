@@ -29,7 +29,7 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-use super::{Conn, RedisStore, CREATED, EXPIRES, HANDLE, LABEL, OWNER, SEEN};
+use super::{Conn, RedisStore, Times, HANDLE, LABEL, OLD_EXPIRES, OWNER, SEEN, TIMES};
 use crate::error::StoreError;
 use crate::expiry::now_ms;
 use crate::id::StoreKey;
@@ -127,7 +127,8 @@ fn keys_of(value: &str) -> Vec<&str> {
 /// What a listing reads of one session: `HMGET` of [`META`].
 struct Meta(Vec<Option<String>>);
 
-const META: [&str; 6] = [CREATED, EXPIRES, SEEN, OWNER, HANDLE, LABEL];
+/// `m:e` for the hashes of earlier releases, which kept the end apart.
+const META: [&str; 6] = [TIMES, OLD_EXPIRES, SEEN, OWNER, HANDLE, LABEL];
 
 impl Meta {
     fn ms(&self, i: usize) -> Option<u64> {
@@ -138,9 +139,17 @@ impl Meta {
         self.0.get(i)?.as_deref()
     }
 
-    /// Whether the hash is a live session (has `m:c`, not past `m:e`).
+    fn times(&self) -> Option<Times> {
+        Times::parse(self.text(0)?)
+    }
+
+    fn expires(&self) -> Option<u64> {
+        self.times()?.expires.or_else(|| self.ms(1))
+    }
+
+    /// Whether the hash is a live session (has `m:c`, not past its end).
     fn alive(&self, now: u64) -> bool {
-        self.text(0).is_some() && self.ms(1).is_some_and(|e| e > now)
+        self.text(0).is_some() && self.expires().is_some_and(|e| e > now)
     }
 
     /// Whether it is the live session of `user` with `handle`.
@@ -149,12 +158,12 @@ impl Meta {
     }
 
     fn info(&self, handle: Handle) -> SessionInfo {
-        let created = self.ms(0).unwrap_or(0);
+        let created = self.times().map_or(0, |t| t.created);
         SessionInfo::new(
             handle,
             created,
             self.ms(2).unwrap_or(created),
-            self.ms(1).unwrap_or(0),
+            self.expires().unwrap_or(0),
             self.text(5).map(str::to_owned),
         )
     }
