@@ -266,13 +266,12 @@ async fn failover(durable: bool, lag: Duration) {
             .iter()
             .max_by_key(|key| {
                 let port = cluster.master_of(key);
-                let created = cluster.cli(port, &["HGET", key, "m:c"]);
-                let created = created.trim();
+                // `m:c` is `<created>,<expires>`.
+                let times = cluster.cli(port, &["HGET", key, "m:c"]);
+                let created = times.trim().split(',').next().unwrap_or_default();
                 created
-                    .strip_suffix("ms")
-                    .unwrap_or(created)
                     .parse::<u64>()
-                    .unwrap_or(0)
+                    .unwrap_or_else(|_| panic!("m:c is not the session's times: {times}"))
             })
             .expect("a key");
         cluster.master_of(newest)

@@ -225,21 +225,28 @@ async fn one_hash_per_session_with_data_and_metadata_fields_and_a_redis_expiry()
 }
 
 #[tokio::test]
-async fn an_entry_with_m_e_in_the_past_is_not_returned_even_before_redis_reclaims_it() {
+async fn an_entry_whose_end_has_passed_is_not_returned_even_before_redis_reclaims_it() {
     let Some((url, prefix, store)) = store_for("past").await else {
         return;
     };
     let key = hyper_session::StoreKey::from_bytes([7; 32]);
     let name = format!("{prefix}{}", key.to_hex());
     let mut conn = raw(&url).await;
-    let _: () = redis::cmd("HSET")
-        .arg(&name)
-        .arg(&["m:c", "1", "m:r", "1", "m:e", "2", "d:a", "1"])
-        .query_async(&mut conn)
-        .await
-        .expect("HSET");
-    let _: () = conn.expire(&name, 60).await.expect("EXPIRE");
-    assert_eq!(store.load(&key).await.expect("load"), None);
+    // This release's layout, and an earlier one's.
+    for fields in [
+        &["m:c", "1,2", "d:a", "1"][..],
+        &["m:c", "1", "m:r", "1", "m:e", "2", "d:a", "1"],
+    ] {
+        let _: () = redis::cmd("HSET")
+            .arg(&name)
+            .arg(fields)
+            .query_async(&mut conn)
+            .await
+            .expect("HSET");
+        let _: () = conn.expire(&name, 60).await.expect("EXPIRE");
+        assert_eq!(store.load(&key).await.expect("load"), None);
+        let _: () = conn.del(&name).await.expect("DEL");
+    }
     // A key that is not a hash is reported as corrupt.
     let _: () = conn.set(&name, "not a hash").await.expect("SET");
     let err = store.load(&key).await.expect_err("WRONGTYPE");
@@ -432,8 +439,8 @@ async fn sessions_with_hundreds_of_keys_are_written_and_changed() {
     assert_eq!(cleanup(&url, &prefix).await, 0);
 }
 
-/// A fragment (what a write losing a race with a logout leaves: data and
-/// `m:e`, no `m:c`) is dead to every operation.
+/// A fragment (what a write losing a race with a logout leaves: data, no
+/// `m:c`) is dead to every operation.
 #[tokio::test]
 async fn a_fragment_is_dead_to_load_update_delete_and_move() {
     let Some((url, prefix, store)) = store_for("fragment").await else {
@@ -743,6 +750,86 @@ async fn a_write_dropped_in_flight_leaves_nothing() {
 /// The store resends a call once when its connection drops; a move whose
 /// first run did happen (its answer lost) must not then delete the moved
 /// session when the resent `RENAMENX` finds the old name gone.
+/// A move takes an earlier release's hash (`m:e` and `m:r` apart) into
+/// this release's one times field, with the new renewal and the TTL at the
+/// new end; times that cannot be read fail a refresh before it writes
+/// anything; and a refresh or move of thousands of keys at once is
+/// written whole (Lua's `unpack` alone stops at about 8,000 values).
+#[tokio::test]
+async fn scripts_take_earlier_hashes_refuse_unreadable_times_and_write_any_number_of_keys() {
+    let Some((url, prefix, store)) = store_for("scripts").await else {
+        return;
+    };
+    let mut conn = raw(&url).await;
+    let now = now_ms();
+    let named = |byte: u8| {
+        let key = hyper_session::StoreKey::from_bytes([byte; 32]);
+        (key, format!("{prefix}{}", key.to_hex()))
+    };
+    let (from, from_name) = named(1);
+    let (to, to_name) = named(2);
+    let _: () = redis::cmd("HSET")
+        .arg(&from_name)
+        .arg(&["m:c", &format!("{now}ms"), "m:r", &format!("{}ms", now + 1)])
+        .arg(&["m:e", &format!("{}ms", now + 60_000), "d:a", "1"])
+        .query_async(&mut conn)
+        .await
+        .expect("HSET");
+    let _: () = conn.expire(&from_name, 60).await.expect("EXPIRE");
+    let end = now + 120_000;
+    let update = Update::new(end).renewed_at(now + 2).set("b", "2");
+    let mover = store.capabilities().atomic_move().expect("a move");
+    assert!(mover.move_to(&from, &to, &update).await.expect("move"));
+    let fields: std::collections::HashMap<String, String> =
+        conn.hgetall(&to_name).await.expect("HGETALL");
+    assert_eq!(fields.len(), 3, "m:c and two values: {fields:?}");
+    assert_eq!(fields["m:c"], format!("{now},{end},{}", now + 2));
+    let pexpiretime: i64 = redis::cmd("PEXPIRETIME")
+        .arg(&to_name)
+        .query_async(&mut conn)
+        .await
+        .expect("PEXPIRETIME");
+    assert_eq!(u64::try_from(pexpiretime).ok(), Some(end));
+    let moved = store.load(&to).await.expect("load").expect("alive");
+    assert_eq!(
+        (moved.created_at, moved.renewed_at, moved.expires_at),
+        (now, now + 2, end)
+    );
+
+    // Unreadable times: the refresh fails, and writes nothing.
+    let _: () = conn.hset(&to_name, "m:c", "1ms,3,2").await.expect("HSET");
+    let refresh = Update::new(end + 1).set("c", "3");
+    assert!(store.update(&to, &refresh).await.is_err());
+    assert!(!conn
+        .hexists::<_, _, bool>(&to_name, "d:c")
+        .await
+        .expect("HEXISTS"));
+    let _: () = conn
+        .hset(&to_name, "m:c", format!("{now},{end}"))
+        .await
+        .expect("HSET");
+
+    // 5,000 keys written and 3,000 removed in one refresh, then moved.
+    let keys: Vec<String> = (0..5_000).map(|i| format!("k{i}")).collect();
+    let mut many = Update::new(end + 2);
+    many.set = keys.iter().map(|k| (k.as_str(), "1")).collect();
+    assert!(store
+        .update(&to, &many)
+        .await
+        .expect("a refresh of 5,000 keys"));
+    let mut fewer = Update::new(end + 3);
+    fewer.remove = keys[..3_000].iter().map(String::as_str).collect();
+    assert!(mover
+        .move_to(&to, &from, &fewer)
+        .await
+        .expect("a move removing 3,000 keys"));
+    let record = store.load(&from).await.expect("load").expect("alive");
+    assert_eq!(record.data.len(), 2 + 2_000, "a, b and the last 2,000 keys");
+    assert_eq!(record.expires_at, end + 3);
+    assert!(store.delete(&from).await.expect("delete"));
+    assert_eq!(cleanup(&url, &prefix).await, 0, "nothing left behind");
+}
+
 #[tokio::test]
 async fn a_move_run_twice_keeps_the_moved_session() {
     let Some((url, prefix, store)) = store_for("move-twice").await else {

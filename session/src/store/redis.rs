@@ -34,7 +34,7 @@ const DATA: &str = "d:";
 /// less of its CPU with two fields than with three (`benches/redis_commands.sh`).
 /// Earlier releases kept the end and the renewal in [`OLD_EXPIRES`] and
 /// [`OLD_RENEWED`], and only the creation here (`<created>ms`): such hashes
-/// are read as well, and the next expiry refresh rewrites them this way.
+/// are read as well, and the next refresh or move rewrites them this way.
 const TIMES: &str = "m:c";
 /// Fields of earlier releases' hashes (see [`TIMES`]).
 const OLD_RENEWED: &str = "m:r";
@@ -73,7 +73,9 @@ const STAGING: &str = ":new";
 /// (`PEXPIREAT`), so Redis reclaims ended sessions; a session past its end
 /// is never returned either way. (Earlier releases kept the end and the
 /// renewal in fields `m:e` and `m:r` of their own: such hashes are read
-/// too, and rewritten this way at their next expiry refresh.) The key holds a SHA-256 of the
+/// too, and rewritten this way at their next expiry refresh or move. They
+/// cannot read this layout: replace every process of an earlier release
+/// at once, rather than one by one, and do not roll back to one.) The key holds a SHA-256 of the
 /// session id, not the id, so a dump of Redis hands out no live session.
 ///
 /// # Round trips
@@ -205,7 +207,9 @@ const STAGING: &str = ":new";
 /// match, or a refused user name or password, fails at start-up with an
 /// error that says what to fix. The URL's user name and password appear in
 /// no error, `Debug` output or log event. Timeouts, reconnection and the
-/// outage behaviour are the same over TLS.
+/// outage behaviour are the same over TLS. The user needs the hash and key
+/// commands and `@scripting` (`EVAL` for expiry refreshes and moves,
+/// `EVALSHA` for the user index).
 ///
 /// # Example
 ///
@@ -1177,7 +1181,7 @@ impl RedisStore {
     }
 
     /// An update that moves the session's end (an expiry refresh, a
-    /// stricter limit) or its renewal: [`REWRITE`], one script that writes
+    /// handler's stricter limit) or its renewal: [`REWRITE`], one script that writes
     /// the changes and the new `m:c` only if the session is alive, as a
     /// plain write could not without bringing back a session that a logout
     /// ended (`m:c` is what makes it live). Refreshes are rare (once a
@@ -1386,25 +1390,52 @@ fn push_owner(fields: &mut Vec<Vec<u8>>, owner: &Owner) {
     }
 }
 
-/// Lua shared by [`REWRITE`] and [`MOVE`]: `retime(key, expires, renewed)`
-/// writes the session's new [`TIMES`] (its creation as stored, the new end,
-/// and `renewed` if not `""`, else the stored renewal, from an earlier
-/// release's `m:r` too), removes those earlier fields, and sets the key's
-/// TTL to the same end, so that the two never differ.
-macro_rules! retime_lua {
+/// Lua shared by [`REWRITE`] and [`MOVE`].
+///
+/// `times(key, expires, renewed)` reads the session's times and returns
+/// its new [`TIMES`] text: the creation as stored, the new end, and
+/// `renewed` if not `""`, else the stored renewal (from an earlier
+/// release's `m:r` too). It fails on times it cannot read before the
+/// script writes anything (Redis does not undo a script's writes when it
+/// fails part-way), and reads as [`Times::parse`] does.
+///
+/// `write(key, n)` writes the `n` field/value items from `ARGV[first]`
+/// on, then removes the fields that follow them, in `HSET`s and `HDEL`s of
+/// at most 1,000 arguments (Lua's `unpack` fails at about 8,000).
+///
+/// `retime(key, times, expires)` sets them, removes the earlier fields, and
+/// sets the key's TTL to the same end, so that the two never differ.
+macro_rules! lua_functions {
     () => {
         r"
-local function retime(key, expires, renewed)
-  local stored = redis.call('HGET', key, 'm:c')
-  local created = string.match(stored, '^%d+')
-  assert(created, 'session field m:c holds no timestamp')
-  if renewed == '' then
-    renewed = string.match(stored, '^%d+,%d+,(%d+)$')
-      or string.match(redis.call('HGET', key, 'm:r') or '', '^%d+')
+local function times(key, expires, renewed)
+  local created, rest = string.match(redis.call('HGET', key, 'm:c'), '^(%d+)(.*)$')
+  local kept
+  if rest == 'ms' or rest == '' then
+    local old = redis.call('HGET', key, 'm:r') or ''
+    kept = string.match(old, '^(%d+)$') or string.match(old, '^(%d+)ms$')
+  elseif rest and not string.match(rest, '^,%d+$') then
+    kept = string.match(rest, '^,%d+,(%d+)$')
+    if not kept then created = nil end
   end
-  local times = created .. ',' .. expires
-  if renewed and renewed ~= created then times = times .. ',' .. renewed end
-  redis.call('HSET', key, 'm:c', times)
+  if not created then error('session field m:c is not its times') end
+  if renewed == '' then renewed = kept end
+  local text = created .. ',' .. expires
+  if renewed and renewed ~= created then text = text .. ',' .. renewed end
+  return text
+end
+local function each(command, key, from, to)
+  for i = from, to, 1000 do
+    redis.call(command, key, unpack(ARGV, i, math.min(i + 999, to)))
+  end
+end
+local function write(key, first)
+  local n = tonumber(ARGV[first - 1])
+  each('HSET', key, first, first + n - 1)
+  each('HDEL', key, first + n, #ARGV)
+end
+local function retime(key, text, expires)
+  redis.call('HSET', key, 'm:c', text)
   redis.call('HDEL', key, 'm:e', 'm:r')
   redis.call('PEXPIREAT', key, expires)
 end
@@ -1418,13 +1449,12 @@ end
 /// fields to remove. Answers 1 (written), 0 (not a live session: nothing
 /// written, and a fragment there is removed).
 const REWRITE: &str = concat!(
-    retime_lua!(),
+    lua_functions!(),
     r"
 if redis.call('HEXISTS', KEYS[1], 'm:c') == 0 then redis.call('DEL', KEYS[1]) return 0 end
-local n = tonumber(ARGV[3])
-if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 4, 3 + n)) end
-if #ARGV > 3 + n then redis.call('HDEL', KEYS[1], unpack(ARGV, 4 + n)) end
-retime(KEYS[1], ARGV[1], ARGV[2])
+local text = times(KEYS[1], ARGV[1], ARGV[2])
+write(KEYS[1], 4)
+retime(KEYS[1], text, ARGV[1])
 return 1
 "
 );
@@ -1437,15 +1467,14 @@ return 1
 /// (not a live session; a fragment there is removed), -1 (signed in as the
 /// request did not expect; nothing moved).
 const MOVE: &str = concat!(
-    retime_lua!(),
+    lua_functions!(),
     r"
 if redis.call('HEXISTS', KEYS[1], 'm:c') == 0 then redis.call('DEL', KEYS[1]) return 0 end
 if ARGV[1] ~= '*' and (redis.call('HGET', KEYS[1], 'm:h') or '') ~= ARGV[1] then return -1 end
+local text = times(KEYS[1], ARGV[2], ARGV[3])
 if redis.call('RENAMENX', KEYS[1], KEYS[2]) == 0 then return -2 end
-local n = tonumber(ARGV[4])
-if n > 0 then redis.call('HSET', KEYS[2], unpack(ARGV, 5, 4 + n)) end
-if #ARGV > 4 + n then redis.call('HDEL', KEYS[2], unpack(ARGV, 5 + n)) end
-retime(KEYS[2], ARGV[2], ARGV[3])
+write(KEYS[2], 5)
+retime(KEYS[2], text, ARGV[2])
 return 1
 "
 );
@@ -1589,7 +1618,15 @@ fn push_meta(args: &mut Vec<Vec<u8>>, field: &str, ms: u64) {
 /// A timestamp of a metadata field: digits, then [`MS`] (or not, as
 /// earlier releases wrote it).
 fn parse_ms(text: &str) -> Option<u64> {
-    text.strip_suffix(MS).unwrap_or(text).parse().ok()
+    digits(text.strip_suffix(MS).unwrap_or(text))
+}
+
+/// A number of digits alone (no sign), as the scripts read them too.
+fn digits(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 /// What [`TIMES`] holds: `<created>,<expires>[,<renewed>]`, or an earlier
@@ -1604,15 +1641,24 @@ pub(super) struct Times {
 impl Times {
     pub(super) fn parse(text: &str) -> Option<Self> {
         let mut parts = text.split(',');
-        let created = parse_ms(parts.next()?)?;
-        let mut next = || parts.next().map(str::parse).transpose().ok();
-        let (expires, renewed) = (next()?, next()?);
-        if parts.next().is_some() || (renewed.is_some() && expires.is_none()) {
+        let created = parts.next()?;
+        let Some(expires) = parts.next() else {
+            return Some(Self {
+                created: parse_ms(created)?,
+                expires: None,
+                renewed: None,
+            });
+        };
+        let renewed = match parts.next() {
+            Some(renewed) => Some(digits(renewed)?),
+            None => None,
+        };
+        if parts.next().is_some() {
             return None;
         }
         Some(Self {
-            created,
-            expires,
+            created: digits(created)?,
+            expires: Some(digits(expires)?),
             renewed,
         })
     }
@@ -1904,6 +1950,8 @@ mod tests {
             fields(&[("m:c", "1,,2")]),
             fields(&[("m:c", "1,3,2,4")]),
             fields(&[("m:c", "1,3ms")]),
+            fields(&[("m:c", "1ms,3,2")]),
+            fields(&[("m:c", "+1,+3")]),
             fields(&[("m:c", "1,soon")]),
         ] {
             assert!(matches!(parse(bad), Err(StoreError::Corrupt(_))));
