@@ -84,6 +84,7 @@ fn expand(args: &Args, handler: HandlerFn, analysis: &Analysis) -> TokenStream {
     let config = generated("__HYPER_SESSION_CONFIG");
     let manager = generated("__hyper_session_manager");
     let session = generated("__hyper_session");
+    let loaded = generated("__hyper_session_loaded");
     let on_error = generated("__hyper_session_on_error");
     let out = generated("__hyper_session_output");
     let error = generated("__hyper_session_error");
@@ -117,17 +118,20 @@ fn expand(args: &Args, handler: HandlerFn, analysis: &Analysis) -> TokenStream {
             static #config: #private::SessionConfig = #config_expr;
             let #on_error: #private::OnError<#as_output::Body> = #on_error_fn;
             let #manager: #private::Sessions = #manager_expr;
-            #[allow(unused_mut)]
-            let mut #session = match #private::load(&#manager, &#config, #request.headers()).await {
+            // The session stays where the load's result landed, borrowed:
+            // taken out of the `Result` by value, it was copied three more
+            // times on its way into the future's state.
+            let mut #loaded = #private::load(&#manager, &#config, #request.headers()).await;
+            let #session: &mut #private::Session = match &mut #loaded {
                 ::core::result::Result::Ok(s) => s,
                 ::core::result::Result::Err(#error) => {
-                    return #as_output::from_response(#private::failed(&#error, #on_error));
+                    return #as_output::from_response(#private::failed(#error, #on_error));
                 }
             };
             #request_rebind
             let mut #out: #output = {
                 #(#session_attrs)*
-                let #session_pat: #session_ty = &mut #session;
+                let #session_pat: #session_ty = &mut *#session;
                 async move {
                     // Pins the block's type to the handler's return type
                     // before the body is checked, so `?` and `return`
@@ -141,7 +145,7 @@ fn expand(args: &Args, handler: HandlerFn, analysis: &Analysis) -> TokenStream {
                 }
                 .await
             };
-            #private::commit(&#manager, &#config, &mut #session, &mut #out, #on_error).await;
+            #private::commit(&#manager, &#config, #session, &mut #out, #on_error).await;
             #out
         }
     }

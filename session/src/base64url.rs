@@ -53,13 +53,19 @@ const PAIRS: [[u8; 2]; 4096] = {
 /// header being written), with no UTF-8 check to pay.
 pub(crate) fn encode_32_ascii(bytes: &[u8; 32]) -> [u8; LEN_32] {
     let mut text = [0u8; LEN_32];
-    for group in 0..10 {
-        let (i, o) = (3 * group, 4 * group);
-        let n = usize::from(bytes[i]) << 16
-            | usize::from(bytes[i + 1]) << 8
-            | usize::from(bytes[i + 2]);
-        [text[o], text[o + 1]] = PAIRS[n >> 12];
-        [text[o + 2], text[o + 3]] = PAIRS[n & 0xFFF];
+    // Six bytes (eight characters) a step, read as one big-endian word:
+    // one load where byte by byte took six, and a third fewer instructions
+    // a cookie (`benches/instructions.rs`, a new visitor's).
+    for group in 0..5 {
+        let (i, o) = (6 * group, 8 * group);
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[i..i + 8]);
+        // The top 48 bits are this group's; the last two bytes, the next.
+        let n = u64::from_be_bytes(word) >> 16;
+        for k in 0..4 {
+            let at = o + 2 * k;
+            [text[at], text[at + 1]] = PAIRS[(n >> (36 - 12 * k)) as usize & 0xFFF];
+        }
     }
     // The last two bytes: 16 bits in three characters, two zero bits after.
     let n = usize::from(bytes[30]) << 10 | usize::from(bytes[31]) << 2;

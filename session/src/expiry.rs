@@ -8,7 +8,12 @@ use crate::config::SessionConfig;
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        // In u64, where `as_millis` worked in u128, for the same value.
+        .map_or(0, |d| {
+            d.as_secs()
+                .saturating_mul(1000)
+                .saturating_add(u64::from(d.subsec_millis()))
+        })
 }
 
 /// A session's time limits, in milliseconds, derived from its config.

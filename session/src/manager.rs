@@ -321,7 +321,6 @@ impl Sessions {
         if presented.invalid > 0 {
             warn_invalid_cookie(config.cookie_name(), presented.invalid);
         }
-        let life = Lifetime::of(config);
         let mut others = Vec::new();
         let mut loads = 0;
         // The clock is read once, and only when there is a session to judge.
@@ -341,7 +340,11 @@ impl Sessions {
                 store => Box::pin(store.load(&key, now)).await?,
             };
             match record {
-                Some(record) if !life.ended(record.created_at, record.expires_at, now) => {
+                // The limits are derived only for a record to judge: a new
+                // visitor's request has none.
+                Some(record)
+                    if !Lifetime::of(config).ended(record.created_at, record.expires_at, now) =>
+                {
                     // Returned from here, the record is never held across
                     // an await: the load's future stays small to move.
                     others.extend(valid.map(|(id, _)| id.store_key()));
@@ -428,7 +431,9 @@ impl Sessions {
         config: &SessionConfig,
         session: &mut Session,
     ) -> Result<Option<HeaderValue>, RequestError> {
-        let life = Lifetime::of(config);
+        // The limits are derived only where a session is written: most
+        // requests that change nothing end at `Plan::Nothing`.
+        let life = || Lifetime::of(config);
         match session.plan() {
             Plan::Nothing => Ok(None),
             // Logging out without a live session: nothing to delete but the
@@ -439,7 +444,7 @@ impl Sessions {
             }
             Plan::Create(changes) => {
                 let now = now_ms();
-                let record = changes.take_record(now, now, life.expires_at(now, now));
+                let record = changes.take_record(now, now, life().expires_at(now, now));
                 // As in the save below: the memory store called as it is,
                 // another store's call boxed with the record it writes.
                 let id = match &self.inner.store {
@@ -463,6 +468,7 @@ impl Sessions {
                 cycle,
             } => {
                 let now = now_ms();
+                let life = life();
                 if cycle || life.renewal_due(loaded.renewed_at, now) {
                     return Box::pin(self.cycle(config, changes, loaded, &life, now)).await;
                 }
