@@ -48,8 +48,8 @@ const BUDGET: &[(&str, u64)] = &[
     ("bare_writes", 3_197),
     ("bare_reads_with_cookie", 2_723),
     ("bare_writes_with_cookie", 3_600),
-    ("returning_reads", 6_188),
-    ("returning_writes", 7_417),
+    ("returning_reads", 6_200),
+    ("returning_writes", 7_429),
     ("new_visitor_reads", 3_052),
     ("new_visitor_writes", 6_405),
 ];
