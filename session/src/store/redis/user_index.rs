@@ -351,7 +351,12 @@ impl RedisStore {
             let now = now_ms();
             let keys = keys_of(&value);
             let metas = self.metas(&keys).await?;
-            for (hex, meta) in keys.iter().zip(&metas) {
+            // The older key first: a move renames it to the newer one, so
+            // once it is ended no move can follow, and a move that came
+            // before leaves the session under the newer key, ended next.
+            // Newer first, a move landing between the two would leave the
+            // session alive under a key this pass had found empty.
+            for (hex, meta) in keys.iter().zip(&metas).rev() {
                 if meta.alive(now) && !meta.ours(user, &handle, now) {
                     continue;
                 }
