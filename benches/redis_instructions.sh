@@ -5,8 +5,9 @@
 # before, tower-sessions'), counted by callgrind in a redis-server of this
 # script's own instead of timed. A count does not swing with what else the
 # machine does, as `INFO commandstats` times do (±20 % from round to round
-# on these shared 2-core machines): the same binary and commands count the
-# same on every run.
+# on these shared 2-core machines): on a quiet machine the same commands
+# count the same within 2 % on every run (`--hz 1` keeps Redis's timers,
+# whose work grows with the time valgrind takes, from adding more).
 #
 # Each command runs N times from one redis-benchmark client (one command a
 # round trip, as each server sends them); the count between
