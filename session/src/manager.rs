@@ -444,11 +444,14 @@ impl Sessions {
             }
             Plan::Create(changes) => {
                 let now = now_ms();
-                let record = changes.take_record(now, now, life().expires_at(now, now));
-                // As in the save below: the memory store called as it is,
-                // another store's call boxed with the record it writes.
+                let mut record = changes.take_record(now, now, life().expires_at(now, now));
+                // As in the save below: the memory store called as it is
+                // (the values move in), another store's call boxed with the
+                // record it writes.
                 let id = match &self.inner.store {
-                    Backend::Memory(memory) => fresh_id(|key| memory.create_at(key, &record, now))?,
+                    Backend::Memory(memory) => {
+                        fresh_id(|key| memory.create_from(key, &mut record, now))?
+                    }
                     _ => Box::pin(async move { self.create(&record, now).await }).await?,
                 };
                 tracing::debug!(session = %id.store_key().fingerprint(), "session created");

@@ -536,15 +536,31 @@ fn data_size<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> usize {
 
 impl Entry {
     fn from_record(record: &Record) -> Self {
+        // Sized up front: collected, a one-key session took a list of four
+        // and a reallocation to shrink it.
+        let mut data = Vec::with_capacity(record.data.len());
+        let pairs = record.data.iter();
+        data.extend(pairs.map(|(k, v)| (Box::from(k.as_str()), Box::from(v.as_str()))));
+        Self::with_data(data, record)
+    }
+
+    /// [`from_record`](Self::from_record) that moves the keys out of
+    /// `record` rather than copying them: a session's own keys are
+    /// allocated at their length, so they move into the store as they
+    /// are. Values are copied: serde_json wrote them into 128 bytes, and
+    /// shrinking that (a reallocation) cost more than the copy.
+    fn taking(record: &mut Record) -> Self {
+        let mut data = Vec::with_capacity(record.data.len());
+        // Taken whole rather than drained: a drain also resets the table.
+        let empty = SessionData::with_hasher(record.data.hasher().clone());
+        let pairs = std::mem::replace(&mut record.data, empty).into_iter();
+        data.extend(pairs.map(|(k, v)| (k.into_boxed_str(), Box::from(v.as_str()))));
+        Self::with_data(data, record)
+    }
+
+    fn with_data(data: Vec<(Box<str>, Box<str>)>, record: &Record) -> Self {
         Self {
-            data: {
-                // Sized up front: collected, a one-key session took a list
-                // of four and a reallocation to shrink it.
-                let mut data = Vec::with_capacity(record.data.len());
-                let pairs = record.data.iter();
-                data.extend(pairs.map(|(k, v)| (Box::from(k.as_str()), Box::from(v.as_str()))));
-                data.into_boxed_slice()
-            },
+            data: data.into_boxed_slice(),
             created_at: record.created_at,
             renewed_at: record.renewed_at,
             expires_at: record.expires_at,
@@ -554,6 +570,14 @@ impl Entry {
             // to get there: it keeps its standing.
             returned: record.created_at < record.renewed_at,
         }
+    }
+
+    /// The values of an entry made by [`taking`](Self::taking), given back.
+    fn into_data(self) -> SessionData {
+        let pairs = self.data.into_vec().into_iter();
+        pairs
+            .map(|(k, v)| (String::from(k), String::from(v)))
+            .collect()
     }
 
     fn to_record(&self) -> Record {
@@ -733,6 +757,34 @@ impl MemoryStore {
         record: &Record,
         now: u64,
     ) -> Result<bool, StoreError> {
+        let charge = self.charge(record)?;
+        let entry = Entry::from_record(record);
+        Ok(self.insert_new(key, entry, charge, record, now)?.is_none())
+    }
+
+    /// [`create_at`](Self::create_at) for the manager's own record: its
+    /// values move into the store rather than being copied, and are left in
+    /// `record` if the key is taken.
+    pub(crate) fn create_from(
+        &self,
+        key: &StoreKey,
+        record: &mut Record,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let charge = self.charge(record)?;
+        let entry = Entry::taking(record);
+        match self.insert_new(key, entry, charge, record, now)? {
+            None => Ok(true),
+            Some(refused) => {
+                record.data = refused.into_data();
+                Ok(false)
+            }
+        }
+    }
+
+    /// What storing `record` counts against the store's bytes, once it is
+    /// known to fit.
+    fn charge(&self, record: &Record) -> Result<usize, StoreError> {
         let shared = &*self.shared;
         let size = data_size(record.data.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let limit = shared.max_session_bytes.load(Relaxed);
@@ -749,7 +801,20 @@ impl MemoryStore {
                 limit,
             });
         }
-        let entry = Entry::from_record(record);
+        Ok(charge)
+    }
+
+    /// Stores `entry` (made from `record`) under `key` unless a live
+    /// session holds it; gives the entry back if one does.
+    fn insert_new(
+        &self,
+        key: &StoreKey,
+        entry: Entry,
+        charge: usize,
+        record: &Record,
+        now: u64,
+    ) -> Result<Option<Entry>, StoreError> {
+        let shared = &*self.shared;
         let s = shard_of(key);
         shared.reserve(1, charge, s, None)?;
         let mut guard = shared.shard(s);
@@ -761,7 +826,7 @@ impl MemoryStore {
                 if held.entry.expires_at > now {
                     drop(guard);
                     shared.release(1, charge);
-                    return Ok(false);
+                    return Ok(Some(entry));
                 }
                 let old = std::mem::replace(&mut held.entry, entry);
                 drop(guard);
@@ -777,7 +842,7 @@ impl MemoryStore {
         if let Some(owner) = &record.owner {
             user_index::add(&mut shared.users.lock(), owner, *key);
         }
-        Ok(true)
+        Ok(None)
     }
 
     pub(crate) fn update_at(
@@ -1174,6 +1239,25 @@ mod tests {
         }
         assert_eq!(store.shared.entries.load(Relaxed), entries, "entry count");
         assert_eq!(store.bytes(), bytes, "byte count");
+    }
+
+    #[test]
+    fn a_record_refused_for_a_taken_key_keeps_its_values() {
+        let store = MemoryStore::with_capacity(8);
+        let (key, other) = (random_key(1), random_key(2));
+        let now = now_ms();
+        assert!(store.create_at(&key, &record(far()), now).expect("memory"));
+        let mut moved = record(far());
+        moved.data.insert("second".to_owned(), "[2]".to_owned());
+        let values = moved.data.clone();
+        assert!(!store.create_from(&key, &mut moved, now).expect("memory"));
+        assert_eq!(moved.data, values, "refused: the values stay in the record");
+        assert_accounted(&store);
+        assert!(store.create_from(&other, &mut moved, now).expect("memory"));
+        assert!(moved.data.is_empty(), "stored: the values moved");
+        let stored = store.load_at(&other, now).expect("stored");
+        assert_eq!(stored.data, values);
+        assert_accounted(&store);
     }
 
     #[tokio::test]
