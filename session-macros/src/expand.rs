@@ -118,11 +118,17 @@ fn expand(args: &Args, handler: HandlerFn, analysis: &Analysis) -> TokenStream {
             static #config: #private::SessionConfig = #config_expr;
             let #on_error: #private::OnError<#as_output::Body> = #on_error_fn;
             let #manager: #private::Sessions = #manager_expr;
-            // The session stays where the load's result landed, borrowed:
-            // taken out of the `Result` by value, it was copied three more
-            // times on its way into the future's state.
-            let mut #loaded = #private::load(&#manager, &#config, #request.headers()).await;
-            let #session: &mut #private::Session = match &mut #loaded {
+            // A store that never waits (the memory store) is called without
+            // a future, here and at the commit. The session stays in the
+            // one slot the load fills, borrowed: each move of it (about 300
+            // bytes) was a copy, and a match on the call's result kept the
+            // result alive, in the future's state, across the other call.
+            let mut #loaded = #private::load_now(&#manager, &#config, #request.headers());
+            if #loaded.is_none() {
+                let #out = #private::load(&#manager, &#config, #request.headers()).await;
+                #loaded = ::core::option::Option::Some(#out);
+            }
+            let #session: &mut #private::Session = match #private::loaded(&mut #loaded) {
                 ::core::result::Result::Ok(s) => s,
                 ::core::result::Result::Err(#error) => {
                     return #as_output::from_response(#private::failed(#error, #on_error));
@@ -145,7 +151,9 @@ fn expand(args: &Args, handler: HandlerFn, analysis: &Analysis) -> TokenStream {
                 }
                 .await
             };
-            #private::commit(&#manager, &#config, #session, &mut #out, #on_error).await;
+            if !#private::commit_now(&#manager, &#config, #session, &mut #out, #on_error) {
+                #private::commit(&#manager, &#config, #session, &mut #out, #on_error).await;
+            }
             #out
         }
     }

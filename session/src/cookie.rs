@@ -21,9 +21,12 @@ pub(crate) struct Presented {
     pub(crate) invalid: usize,
 }
 
+/// The genuine ids of a [`Presented`], in order.
+pub(crate) type Valid<'a> = std::iter::Flatten<std::slice::Iter<'a, Option<(SessionId, Verified)>>>;
+
 impl Presented {
     /// The genuine ids, in the order the request sent them.
-    pub(crate) fn valid(&self) -> impl Iterator<Item = &(SessionId, Verified)> {
+    pub(crate) fn valid(&self) -> Valid<'_> {
         self.valid.iter().flatten()
     }
 

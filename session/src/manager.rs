@@ -8,7 +8,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderValue};
 
 use crate::config::SessionConfig;
-use crate::cookie;
+use crate::cookie::{self, Presented, Valid};
 use crate::error::{BuildError, RequestError, StoreError, StoreUrlError};
 use crate::expiry::{now_ms, Lifetime};
 use crate::id::{SessionId, StoreKey};
@@ -18,7 +18,7 @@ use crate::signing::{Keys, Secret, Verified};
 use crate::store::backend::Backend;
 use crate::store::capability::require;
 use crate::store::memory::{Change, MemoryStore};
-use crate::store::{DynStore, Record, Revoke, SessionStore, UserIndex};
+use crate::store::{DynStore, Record, Revoke, SessionStore, Update, UserIndex};
 
 /// Signing keys, a store and limits: everything decided at run time.
 ///
@@ -312,75 +312,82 @@ impl Sessions {
         config: &SessionConfig,
         headers: &HeaderMap,
     ) -> Result<Session, RequestError> {
-        let inner = &*self.inner;
-        if config.skip_headers().iter().any(|h| h.matches(headers)) {
-            tracing::debug!("session skipped: the request carries a skip header");
+        if let Some(done) = self.load_now(config, headers) {
+            return done;
+        }
+        if skipped(config, headers) {
             return Ok(Session::detached());
         }
+        let presented = self.presented(config, headers);
+        let mut lookup = Lookup::new(&presented);
+        while let Some((candidate, key, now)) = lookup.next() {
+            // As in `commit_in_place`: boxed, so that the load's future
+            // holds a pointer, not the store call's state.
+            let record = Box::pin(self.inner.store.load(&key, now)).await?;
+            match live(config, record, now) {
+                Some(record) => return Ok(self.loaded(candidate, key, record, lookup.rest())),
+                None => lookup.dead(key),
+            }
+        }
+        Ok(lookup.new_visitor(self))
+    }
+
+    /// [`load`](Self::load) from a store that never waits (the memory
+    /// store), as a plain call; `None` for any other store. The request
+    /// path calls this first: a future built, polled and copied out of for
+    /// a call that cannot wait cost a returning visitor about 190
+    /// instructions (`benches/instructions.rs`).
+    pub(crate) fn load_now(
+        &self,
+        config: &SessionConfig,
+        headers: &HeaderMap,
+    ) -> Option<Result<Session, RequestError>> {
+        let Backend::Memory(memory) = &self.inner.store else {
+            return None;
+        };
+        if skipped(config, headers) {
+            return Some(Ok(Session::detached()));
+        }
+        let presented = self.presented(config, headers);
+        let mut lookup = Lookup::new(&presented);
+        while let Some((candidate, key, now)) = lookup.next() {
+            match live(config, memory.load_at(&key, now), now) {
+                Some(record) => {
+                    return Some(Ok(self.loaded(candidate, key, record, lookup.rest())))
+                }
+                None => lookup.dead(key),
+            }
+        }
+        Some(Ok(lookup.new_visitor(self)))
+    }
+
+    /// Step 2: the values of our cookie the request carried, checked.
+    #[inline(always)]
+    fn presented(&self, config: &SessionConfig, headers: &HeaderMap) -> Presented {
+        let inner = &*self.inner;
         let presented = cookie::read(headers, config, &inner.keys, inner.max_cookie_len);
         if presented.invalid > 0 {
             warn_invalid_cookie(config.cookie_name(), presented.invalid);
         }
-        let mut others = Vec::new();
-        let mut loads = 0;
-        // The clock is read once, and only when there is a session to judge.
-        let mut now = None;
-        let mut valid = presented.valid();
-        while let Some((id, verified)) = valid.next() {
-            let key = id.store_key();
-            if loads == MAX_LOADS {
-                others.push(key);
-                continue;
-            }
-            loads += 1;
-            let now = *now.get_or_insert_with(now_ms);
-            let record = match &inner.store {
-                Backend::Memory(memory) => memory.load_at(&key, now),
-                // As in `commit_in_place`: boxed unless it never waits.
-                store => Box::pin(store.load(&key, now)).await?,
-            };
-            match record {
-                // The limits are derived only for a record to judge: a new
-                // visitor's request has none.
-                Some(record)
-                    if !Lifetime::of(config).ended(record.created_at, record.expires_at, now) =>
-                {
-                    // Returned from here, the record is never held across
-                    // an await: the load's future stays small to move.
-                    others.extend(valid.map(|(id, _)| id.store_key()));
-                    let verified = *verified;
-                    return Ok(self.loaded(id.clone(), verified, key, record, others));
-                }
-                _ => {
-                    tracing::debug!(session = %key.fingerprint(), "session cookie names no live session");
-                    others.push(key);
-                }
-            }
-        }
-        Ok(Session::new_visitor(
-            inner.max_session_bytes,
-            presented.any(),
-            others,
-        ))
+        presented
     }
 
     /// The session found under `key`.
     fn loaded(
         &self,
-        id: SessionId,
-        verified: Verified,
+        (id, verified): &(SessionId, Verified),
         key: StoreKey,
         record: Record,
         others: Vec<StoreKey>,
     ) -> Session {
         tracing::debug!(session = %key.fingerprint(), "session loaded");
         let loaded = Loaded {
-            id,
+            id: id.clone(),
             key,
             created_at: record.created_at,
             renewed_at: record.renewed_at,
             expires_at: record.expires_at,
-            rotated: verified == Verified::Rotated,
+            rotated: *verified == Verified::Rotated,
         };
         let limit = self.inner.max_session_bytes;
         let session = Session::loaded(loaded, record, limit, others);
@@ -431,9 +438,9 @@ impl Sessions {
         config: &SessionConfig,
         session: &mut Session,
     ) -> Result<Option<HeaderValue>, RequestError> {
-        // The limits are derived only where a session is written: most
-        // requests that change nothing end at `Plan::Nothing`.
-        let life = || Lifetime::of(config);
+        if let Some(done) = self.commit_now(config, session) {
+            return done;
+        }
         match session.plan() {
             Plan::Nothing => Ok(None),
             // Logging out without a live session: nothing to delete but the
@@ -444,18 +451,12 @@ impl Sessions {
             }
             Plan::Create(changes) => {
                 let now = now_ms();
-                let mut record = changes.take_record(now, now, life().expires_at(now, now));
-                // As in the save below: the memory store called as it is
-                // (the values move in), another store's call boxed with the
-                // record it writes.
-                let id = match &self.inner.store {
-                    Backend::Memory(memory) => {
-                        fresh_id(|key| memory.create_from(key, &mut record, now))?
-                    }
-                    _ => Box::pin(async move { self.create(&record, now).await }).await?,
-                };
-                tracing::debug!(session = %id.store_key().fingerprint(), "session created");
-                Ok(Some(self.issue(config, &id)))
+                let expires_at = Lifetime::of(config).expires_at(now, now);
+                let record = changes.take_record(now, now, expires_at);
+                // Boxed with the record it writes, so that every request's
+                // future holds a pointer, not that call's state.
+                let id = Box::pin(async move { self.create(&record, now).await }).await?;
+                Ok(Some(self.created(config, &id)))
             }
             // Logins, renewals and logouts are rare beside plain requests:
             // their futures are boxed, so that every request's future stays
@@ -471,69 +472,117 @@ impl Sessions {
                 cycle,
             } => {
                 let now = now_ms();
-                let life = life();
-                if cycle || life.renewal_due(loaded.renewed_at, now) {
-                    return Box::pin(self.cycle(config, changes, loaded, &life, now)).await;
-                }
-                let fresh = life.expires_at(loaded.created_at, now);
-                let refresh = life.refresh_due(loaded.expires_at, fresh);
-                // A write moves the expiry on the same schedule as a read
-                // (once a quarter of the idle window has passed), not at
-                // every commit: an unchanged expiry lets PostgreSQL update
-                // the row in place (a HOT update: no index is touched, as
-                // `expires_at` is indexed), and costs Redis nothing more.
-                // A stricter limit of this handler still applies at once.
-                let expires_at = if refresh {
-                    fresh
-                } else {
-                    fresh.min(loaded.expires_at)
+                let (expires_at, refresh) = match save_timing(config, loaded, cycle, now) {
+                    Timing::Write {
+                        expires_at,
+                        refresh,
+                    } => (expires_at, refresh),
+                    Timing::Move(life) => {
+                        return Box::pin(self.cycle(config, changes, loaded, &life, now)).await
+                    }
                 };
                 if !changes.is_empty() || refresh {
-                    let expiry_moved = expires_at != loaded.expires_at;
-                    let changed = changes.changed();
+                    let update = update_of(changes, loaded, expires_at, now);
+                    let store = &self.inner.store;
                     let key = &loaded.key;
-                    let update = || {
-                        let mut update = changes.update(expires_at, now);
-                        update.expiry_moved = expiry_moved;
-                        update
-                    };
-                    // The memory store is called as it is: it never waits,
-                    // and takes the common commit (one value) without an
-                    // update built for it. Another store's call is boxed,
-                    // so that every request's future holds a pointer, not
-                    // that call's state. The update goes into the box too:
-                    // held across the await, it would take its room in
-                    // every request's.
-                    let saved = match &self.inner.store {
-                        Backend::Memory(memory) => match changes.only_value() {
-                            Some((field, value)) => {
-                                let change = Change::One {
-                                    key: field,
-                                    value,
-                                    expires_at,
-                                    seen_at: now,
-                                };
-                                memory.update_at(key, change, now)?
-                            }
-                            None => memory.update_at(key, Change::Update(&update()), now)?,
-                        },
-                        store => {
-                            let update = update();
-                            Box::pin(async move { store.update(key, &update, now).await }).await?
-                        }
-                    };
-                    if !saved {
-                        // Destroyed or expired while this request ran: a
-                        // commit must not bring it back.
-                        tracing::debug!(session = %loaded.key.fingerprint(), "session ended during the request; changes dropped");
+                    // Boxed with its update, as above: held across the
+                    // await, the update would take its room in every
+                    // request's future.
+                    let saved =
+                        Box::pin(async move { store.update(key, &update, now).await }).await?;
+                    if !saved_or_ended(loaded, changes, saved) {
                         return Ok(None);
                     }
-                    tracing::debug!(session = %loaded.key.fingerprint(), changed, "session saved");
                 }
-                let resend = loaded.rotated || (refresh && config.max_age() > 0);
-                Ok(resend.then(|| self.issue(config, &loaded.id)))
+                Ok(self.resend(config, loaded, refresh))
             }
         }
+    }
+
+    /// [`commit_in_place`](Self::commit_in_place) to a store that never
+    /// waits (the memory store), as a plain call; `None` for another store,
+    /// or for a commit that would wait anyway (a logout, a new id). As
+    /// with [`load_now`](Self::load_now), the request path calls this
+    /// first; it calls the memory store as it is: the values of a new
+    /// session move in, and the common save (one value) needs no update
+    /// built for it.
+    pub(crate) fn commit_now(
+        &self,
+        config: &SessionConfig,
+        session: &mut Session,
+    ) -> Option<Result<Option<HeaderValue>, RequestError>> {
+        let Backend::Memory(memory) = &self.inner.store else {
+            return None;
+        };
+        match session.plan() {
+            Plan::Nothing => Some(Ok(None)),
+            Plan::Create(changes) => {
+                let now = now_ms();
+                let expires_at = Lifetime::of(config).expires_at(now, now);
+                let mut record = changes.take_record(now, now, expires_at);
+                Some(
+                    fresh_id(|key| memory.create_from(key, &mut record, now))
+                        .map(|id| Some(self.created(config, &id))),
+                )
+            }
+            Plan::Forget { .. } | Plan::Destroy { .. } => None,
+            Plan::Save {
+                loaded,
+                changes,
+                cycle,
+            } => {
+                let now = now_ms();
+                let Timing::Write {
+                    expires_at,
+                    refresh,
+                } = save_timing(config, loaded, cycle, now)
+                else {
+                    return None;
+                };
+                if !changes.is_empty() || refresh {
+                    let key = &loaded.key;
+                    let saved = match changes.only_value() {
+                        Some((field, value)) => {
+                            let change = Change::One {
+                                key: field,
+                                value,
+                                expires_at,
+                                seen_at: now,
+                            };
+                            memory.update_at(key, change, now)
+                        }
+                        None => {
+                            let update = update_of(changes, loaded, expires_at, now);
+                            memory.update_at(key, Change::Update(&update), now)
+                        }
+                    };
+                    match saved {
+                        Ok(saved) if saved_or_ended(loaded, changes, saved) => {}
+                        Ok(_) => return Some(Ok(None)),
+                        Err(e) => return Some(Err(e.into())),
+                    }
+                }
+                Some(Ok(self.resend(config, loaded, refresh)))
+            }
+        }
+    }
+
+    /// The `Set-Cookie` of a session just created under `id`.
+    fn created(&self, config: &SessionConfig, id: &SessionId) -> HeaderValue {
+        tracing::debug!(session = %id.store_key().fingerprint(), "session created");
+        self.issue(config, id)
+    }
+
+    /// The `Set-Cookie` after a plain save, if the cookie must be sent
+    /// again: signed with an older secret, or its `Max-Age` refreshed.
+    fn resend(
+        &self,
+        config: &SessionConfig,
+        loaded: &Loaded,
+        refresh: bool,
+    ) -> Option<HeaderValue> {
+        let resend = loaded.rotated || (refresh && config.max_age() > 0);
+        resend.then(|| self.issue(config, &loaded.id))
     }
 
     /// Ends a stored session, and every other genuine id its request
@@ -669,6 +718,145 @@ impl Sessions {
 /// and one more when the first names a dead session (a planted cookie sent
 /// ahead of the real one).
 const MAX_LOADS: usize = 2;
+
+/// Step 1: a skip header says this request has no session.
+fn skipped(config: &SessionConfig, headers: &HeaderMap) -> bool {
+    let skipped = config.skip_headers().iter().any(|h| h.matches(headers));
+    if skipped {
+        tracing::debug!("session skipped: the request carries a skip header");
+    }
+    skipped
+}
+
+/// A record loaded for a request, unless it has ended. The limits are
+/// derived only for a record to judge: a new visitor's request has none.
+#[inline(always)]
+fn live(config: &SessionConfig, record: Option<Record>, now: u64) -> Option<Record> {
+    record.filter(|r| !Lifetime::of(config).ended(r.created_at, r.expires_at, now))
+}
+
+/// Step 3 apart from the store calls, shared by [`Sessions::load`] and
+/// [`Sessions::load_now`]: which ids to look up, in order, and what a
+/// record found under one means.
+struct Lookup<'a> {
+    valid: Valid<'a>,
+    loads: usize,
+    /// Genuine ids not (or no longer) live, and those past [`MAX_LOADS`]:
+    /// a logout ends them too.
+    others: Vec<StoreKey>,
+    /// The clock, read once, and only when there is a session to judge.
+    now: Option<u64>,
+    any: bool,
+}
+
+// The steps are inlined by force, here and in `presented` and `live`: as
+// calls, the two loads cost about 70 instructions more a request
+// (`benches/instructions.rs`).
+impl<'a> Lookup<'a> {
+    #[inline(always)]
+    fn new(presented: &'a Presented) -> Self {
+        Self {
+            valid: presented.valid(),
+            loads: 0,
+            others: Vec::new(),
+            now: None,
+            any: presented.any(),
+        }
+    }
+
+    /// The next id to load, its store key, and the time to judge it at.
+    #[inline(always)]
+    fn next(&mut self) -> Option<(&'a (SessionId, Verified), StoreKey, u64)> {
+        for candidate in self.valid.by_ref() {
+            let key = candidate.0.store_key();
+            if self.loads == MAX_LOADS {
+                self.others.push(key);
+                continue;
+            }
+            self.loads += 1;
+            let now = *self.now.get_or_insert_with(now_ms);
+            return Some((candidate, key, now));
+        }
+        None
+    }
+
+    /// The genuine ids not loaded yet, with those set aside: a logout
+    /// ends them too.
+    #[inline(always)]
+    fn rest(&mut self) -> Vec<StoreKey> {
+        let mut others = std::mem::take(&mut self.others);
+        others.extend(self.valid.by_ref().map(|(id, _)| id.store_key()));
+        others
+    }
+
+    /// The id just loaded names no live session.
+    #[inline(always)]
+    fn dead(&mut self, key: StoreKey) {
+        tracing::debug!(session = %key.fingerprint(), "session cookie names no live session");
+        self.others.push(key);
+    }
+
+    /// No genuine id named a live session.
+    #[inline(always)]
+    fn new_visitor(self, sessions: &Sessions) -> Session {
+        Session::new_visitor(sessions.inner.max_session_bytes, self.any, self.others)
+    }
+}
+
+/// When a stored session's commit writes, and what.
+enum Timing {
+    /// To a new id first (`cycle_id`, or renewal due), under these limits.
+    Move(Lifetime),
+    /// In place, with this expiry; `refresh` says the expiry moved on
+    /// schedule (the cookie's `Max-Age` is sent again).
+    Write { expires_at: u64, refresh: bool },
+}
+
+/// The limits are derived only here, where a stored session is
+/// committed: a new visitor's request that changes nothing never needs
+/// them.
+///
+/// A write moves the expiry on the same schedule as a read (once a quarter
+/// of the idle window has passed), not at every commit: an unchanged
+/// expiry lets PostgreSQL update the row in place (a HOT update: no index
+/// is touched, as `expires_at` is indexed), and costs Redis nothing more.
+/// A stricter limit of this handler still applies at once.
+fn save_timing(config: &SessionConfig, loaded: &Loaded, cycle: bool, now: u64) -> Timing {
+    let life = Lifetime::of(config);
+    if cycle || life.renewal_due(loaded.renewed_at, now) {
+        return Timing::Move(life);
+    }
+    let fresh = life.expires_at(loaded.created_at, now);
+    let refresh = life.refresh_due(loaded.expires_at, fresh);
+    let expires_at = if refresh {
+        fresh
+    } else {
+        fresh.min(loaded.expires_at)
+    };
+    Timing::Write {
+        expires_at,
+        refresh,
+    }
+}
+
+/// The store's update for a plain save.
+fn update_of<'c>(changes: &'c Changes, loaded: &Loaded, expires_at: u64, now: u64) -> Update<'c> {
+    let mut update = changes.update(expires_at, now);
+    update.expiry_moved = expires_at != loaded.expires_at;
+    update
+}
+
+/// Logs a plain save's outcome; `saved` is false when the session was
+/// destroyed or expired while the request ran (a commit must not bring it
+/// back, so its changes were dropped).
+fn saved_or_ended(loaded: &Loaded, changes: &Changes, saved: bool) -> bool {
+    if saved {
+        tracing::debug!(session = %loaded.key.fingerprint(), changed = changes.changed(), "session saved");
+    } else {
+        tracing::debug!(session = %loaded.key.fingerprint(), "session ended during the request; changes dropped");
+    }
+    saved
+}
 
 /// [`Sessions::create`] for a store that never waits: `create` stores the
 /// record under the key it is given, or says the key is taken.

@@ -6,7 +6,7 @@ use http::Response;
 pub use crate::config::{SameSite, SessionConfig, SkipHeader};
 pub use crate::error::RequestError;
 /// Steps 5 and 6, shared with the tower layer: one commit path.
-pub use crate::response::{commit, failed};
+pub use crate::response::{commit, commit_now, failed};
 pub use crate::response::{service_unavailable, HandlerOutput};
 pub use crate::session::Session;
 pub use crate::Sessions;
@@ -24,6 +24,28 @@ pub fn manager(sessions: &Sessions) -> Sessions {
 /// The process default manager.
 pub fn default_manager() -> Result<Sessions, RequestError> {
     Ok(Sessions::global()?.clone())
+}
+
+/// [`load`] when the store never waits (the memory store), as a plain
+/// call; `None` when the caller must await [`load`].
+pub fn load_now(
+    manager: &Sessions,
+    config: &SessionConfig,
+    headers: &http::HeaderMap,
+) -> Option<Result<Session, RequestError>> {
+    manager.load_now(config, headers)
+}
+
+/// The session [`load_now`] or [`load`] left in `slot`, or why there is
+/// none. The expansion fills the slot before it asks; an empty one would
+/// give a detached session (never saved), not a panic.
+pub fn loaded(
+    slot: &mut Option<Result<Session, RequestError>>,
+) -> Result<&mut Session, &RequestError> {
+    match slot.get_or_insert_with(|| Ok(Session::detached())) {
+        Ok(session) => Ok(session),
+        Err(error) => Err(error),
+    }
 }
 
 /// Steps 1 to 3: skip header, cookie, load. Takes the headers, not the

@@ -31,12 +31,47 @@ pub async fn commit<O: HandlerOutput>(
     output: &mut O,
     on_error: impl FnOnce(&RequestError) -> Response<O::Body>,
 ) {
-    let Some(response) = output.response_mut() else {
+    if output.response_mut().is_none() {
         return;
-    };
-    match manager.commit_in_place(config, session).await {
+    }
+    let outcome = manager.commit_in_place(config, session).await;
+    apply(outcome, output, on_error);
+}
+
+/// [`commit`] when it cannot wait (the memory store, and no logout or new
+/// id): done as a plain call, and true. False when the caller must await
+/// [`commit`] instead; nothing was done then.
+pub fn commit_now<O: HandlerOutput>(
+    manager: &Sessions,
+    config: &SessionConfig,
+    session: &mut Session,
+    output: &mut O,
+    on_error: impl FnOnce(&RequestError) -> Response<O::Body>,
+) -> bool {
+    if output.response_mut().is_none() {
+        return true;
+    }
+    match manager.commit_now(config, session) {
+        Some(outcome) => {
+            apply(outcome, output, on_error);
+            true
+        }
+        None => false,
+    }
+}
+
+/// The commit's outcome on the response: its `Set-Cookie` appended to the
+/// response's own headers, or the error response in its place.
+fn apply<O: HandlerOutput>(
+    outcome: Result<Option<HeaderValue>, RequestError>,
+    output: &mut O,
+    on_error: impl FnOnce(&RequestError) -> Response<O::Body>,
+) {
+    match outcome {
         Ok(Some(cookie)) => {
-            response.headers_mut().append(SET_COOKIE, cookie);
+            if let Some(response) = output.response_mut() {
+                response.headers_mut().append(SET_COOKIE, cookie);
+            }
         }
         Ok(None) => {}
         Err(error) => *output = O::from_response(failed(&error, on_error)),
