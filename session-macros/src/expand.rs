@@ -84,6 +84,7 @@ fn expand(args: &Args, handler: HandlerFn, analysis: &Analysis) -> TokenStream {
     let config = generated("__HYPER_SESSION_CONFIG");
     let manager = generated("__hyper_session_manager");
     let session = generated("__hyper_session");
+    let slot = generated("__hyper_session_slot");
     let loaded = generated("__hyper_session_loaded");
     let on_error = generated("__hyper_session_on_error");
     let out = generated("__hyper_session_output");
@@ -123,12 +124,14 @@ fn expand(args: &Args, handler: HandlerFn, analysis: &Analysis) -> TokenStream {
             // one slot the load fills, borrowed: each move of it (about 300
             // bytes) was a copy, and a match on the call's result kept the
             // result alive, in the future's state, across the other call.
-            let mut #loaded = #private::load_now(&#manager, &#config, #request.headers());
-            if #loaded.is_none() {
-                let #out = #private::load(&#manager, &#config, #request.headers()).await;
-                #loaded = ::core::option::Option::Some(#out);
-            }
-            let #session: &mut #private::Session = match #private::loaded(&mut #loaded) {
+            let mut #slot = #private::load_now(&#manager, &#config, #request.headers());
+            let #loaded = match #slot {
+                ::core::option::Option::Some(ref mut #loaded) => #loaded,
+                ::core::option::Option::None => {
+                    #slot.insert(#private::load(&#manager, &#config, #request.headers()).await)
+                }
+            };
+            let #session: &mut #private::Session = match #loaded {
                 ::core::result::Result::Ok(s) => s,
                 ::core::result::Result::Err(#error) => {
                     return #as_output::from_response(#private::failed(#error, #on_error));

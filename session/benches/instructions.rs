@@ -48,10 +48,10 @@ const BUDGET: &[(&str, u64)] = &[
     ("bare_writes", 3_196),
     ("bare_reads_with_cookie", 2_722),
     ("bare_writes_with_cookie", 3_599),
-    ("returning_reads", 6_116),
-    ("returning_writes", 7_332),
-    ("new_visitor_reads", 2_947),
-    ("new_visitor_writes", 6_099),
+    ("returning_reads", 6_046),
+    ("returning_writes", 7_258),
+    ("new_visitor_reads", 2_930),
+    ("new_visitor_writes", 6_104),
 ];
 
 /// How far over its budget a case may go before the run fails.

@@ -312,31 +312,17 @@ impl Sessions {
         config: &SessionConfig,
         headers: &HeaderMap,
     ) -> Result<Session, RequestError> {
-        if let Some(done) = self.load_now(config, headers) {
-            return done;
+        match self.load_now(config, headers) {
+            Some(done) => done,
+            None => self.load_waiting(config, headers).await,
         }
-        if skipped(config, headers) {
-            return Ok(Session::detached());
-        }
-        let presented = self.presented(config, headers);
-        let mut lookup = Lookup::new(&presented);
-        while let Some((candidate, key, now)) = lookup.next() {
-            // As in `commit_in_place`: boxed, so that the load's future
-            // holds a pointer, not the store call's state.
-            let record = Box::pin(self.inner.store.load(&key, now)).await?;
-            match live(config, record, now) {
-                Some(record) => return Ok(self.loaded(candidate, key, record, lookup.rest())),
-                None => lookup.dead(key),
-            }
-        }
-        Ok(lookup.new_visitor(self))
     }
 
     /// [`load`](Self::load) from a store that never waits (the memory
-    /// store), as a plain call; `None` for any other store. The request
-    /// path calls this first: a future built, polled and copied out of for
-    /// a call that cannot wait cost a returning visitor about 190
-    /// instructions (`benches/instructions.rs`).
+    /// store), as a plain call; `None`, before anything is done, for any
+    /// other store. The request path calls this first: a future built,
+    /// polled and copied out of for a call that cannot wait cost a
+    /// request 150 to 250 instructions (`benches/instructions.rs`).
     pub(crate) fn load_now(
         &self,
         config: &SessionConfig,
@@ -359,6 +345,30 @@ impl Sessions {
             }
         }
         Some(Ok(lookup.new_visitor(self)))
+    }
+
+    /// [`load`](Self::load) from any store, waiting for its answers.
+    pub(crate) async fn load_waiting(
+        &self,
+        config: &SessionConfig,
+        headers: &HeaderMap,
+    ) -> Result<Session, RequestError> {
+        if skipped(config, headers) {
+            return Ok(Session::detached());
+        }
+        let presented = self.presented(config, headers);
+        let mut lookup = Lookup::new(&presented);
+        while let Some((candidate, key, now)) = lookup.next() {
+            // As in `commit_waiting`: boxed, so that the load's future
+            // holds a pointer, not the store call's state. Returned from
+            // the loop, the record is never held across an await either.
+            let record = Box::pin(self.inner.store.load(&key, now)).await?;
+            match live(config, record, now) {
+                Some(record) => return Ok(self.loaded(candidate, key, record, lookup.rest())),
+                None => lookup.dead(key),
+            }
+        }
+        Ok(lookup.new_visitor(self))
     }
 
     /// Step 2: the values of our cookie the request carried, checked.
@@ -426,21 +436,22 @@ impl Sessions {
         config: &SessionConfig,
         mut session: Session,
     ) -> Result<Option<HeaderValue>, RequestError> {
-        self.commit_in_place(config, &mut session).await
+        match self.commit_now(config, &mut session) {
+            Some(done) => done,
+            None => self.commit_waiting(config, &mut session).await,
+        }
     }
 
-    /// [`commit`](Self::commit) on a session left where it is: the request
-    /// path's own, which borrows the session from the request's future
-    /// rather than moving it (about 300 bytes) through every future on the
-    /// way to the store. The session is spent afterwards.
-    pub(crate) async fn commit_in_place(
+    /// [`commit`](Self::commit) to any store, waiting for its answers, of a
+    /// session left where it is: the request path's own, which borrows the
+    /// session from the request's future rather than moving it (about 300
+    /// bytes) through every future on the way to the store. The session is
+    /// spent afterwards.
+    pub(crate) async fn commit_waiting(
         &self,
         config: &SessionConfig,
         session: &mut Session,
     ) -> Result<Option<HeaderValue>, RequestError> {
-        if let Some(done) = self.commit_now(config, session) {
-            return done;
-        }
         match session.plan() {
             Plan::Nothing => Ok(None),
             // Logging out without a live session: nothing to delete but the
@@ -490,7 +501,8 @@ impl Sessions {
                     // request's future.
                     let saved =
                         Box::pin(async move { store.update(key, &update, now).await }).await?;
-                    if !saved_or_ended(loaded, changes, saved) {
+                    log_save(loaded, changes, saved);
+                    if !saved {
                         return Ok(None);
                     }
                 }
@@ -499,13 +511,13 @@ impl Sessions {
         }
     }
 
-    /// [`commit_in_place`](Self::commit_in_place) to a store that never
-    /// waits (the memory store), as a plain call; `None` for another store,
-    /// or for a commit that would wait anyway (a logout, a new id). As
-    /// with [`load_now`](Self::load_now), the request path calls this
-    /// first; it calls the memory store as it is: the values of a new
-    /// session move in, and the common save (one value) needs no update
-    /// built for it.
+    /// [`commit`](Self::commit) to a store that never waits (the memory
+    /// store), as a plain call. `None`, before anything is done, for
+    /// another store, and for the rare commits (a logout, a new id), whose
+    /// code is written once, for every store. As with
+    /// [`load_now`](Self::load_now), the request path calls this first. It
+    /// calls the memory store as it is: a new session's keys move in, and
+    /// the common save (one value) needs no update built for it.
     pub(crate) fn commit_now(
         &self,
         config: &SessionConfig,
@@ -557,8 +569,12 @@ impl Sessions {
                         }
                     };
                     match saved {
-                        Ok(saved) if saved_or_ended(loaded, changes, saved) => {}
-                        Ok(_) => return Some(Ok(None)),
+                        Ok(saved) => {
+                            log_save(loaded, changes, saved);
+                            if !saved {
+                                return Some(Ok(None));
+                            }
+                        }
                         Err(e) => return Some(Err(e.into())),
                     }
                 }
@@ -684,10 +700,7 @@ impl Sessions {
     /// does not happen, but the store refuses to overwrite, so try again.
     /// [`fresh_id`] is the same for a store that never waits.
     async fn create(&self, record: &Record, now: u64) -> Result<SessionId, RequestError> {
-        let store = match &self.inner.store {
-            Backend::Memory(memory) => return fresh_id(|key| memory.create_at(key, record, now)),
-            store => store,
-        };
+        let store = &self.inner.store;
         for _ in 0..3 {
             let id = SessionId::generate()?;
             if Box::pin(store.create(&id.store_key(), record, now)).await? {
@@ -746,7 +759,8 @@ struct Lookup<'a> {
     others: Vec<StoreKey>,
     /// The clock, read once, and only when there is a session to judge.
     now: Option<u64>,
-    any: bool,
+    /// The request carried our cookie: a new visitor's logout removes it.
+    stale: bool,
 }
 
 // The steps are inlined by force, here and in `presented` and `live`: as
@@ -760,7 +774,7 @@ impl<'a> Lookup<'a> {
             loads: 0,
             others: Vec::new(),
             now: None,
-            any: presented.any(),
+            stale: presented.any(),
         }
     }
 
@@ -783,9 +797,9 @@ impl<'a> Lookup<'a> {
     /// The genuine ids not loaded yet, with those set aside: a logout
     /// ends them too.
     #[inline(always)]
-    fn rest(&mut self) -> Vec<StoreKey> {
-        let mut others = std::mem::take(&mut self.others);
-        others.extend(self.valid.by_ref().map(|(id, _)| id.store_key()));
+    fn rest(self) -> Vec<StoreKey> {
+        let mut others = self.others;
+        others.extend(self.valid.map(|(id, _)| id.store_key()));
         others
     }
 
@@ -799,11 +813,11 @@ impl<'a> Lookup<'a> {
     /// No genuine id named a live session.
     #[inline(always)]
     fn new_visitor(self, sessions: &Sessions) -> Session {
-        Session::new_visitor(sessions.inner.max_session_bytes, self.any, self.others)
+        Session::new_visitor(sessions.inner.max_session_bytes, self.stale, self.others)
     }
 }
 
-/// When a stored session's commit writes, and what.
+/// How a stored session's commit writes.
 enum Timing {
     /// To a new id first (`cycle_id`, or renewal due), under these limits.
     Move(Lifetime),
@@ -812,9 +826,9 @@ enum Timing {
     Write { expires_at: u64, refresh: bool },
 }
 
-/// The limits are derived only here, where a stored session is
-/// committed: a new visitor's request that changes nothing never needs
-/// them.
+/// How a stored session's commit writes, and with what expiry. The limits
+/// are derived only where a session is written or judged: a request that
+/// changes nothing ends at `Plan::Nothing` without them.
 ///
 /// A write moves the expiry on the same schedule as a read (once a quarter
 /// of the idle window has passed), not at every commit: an unchanged
@@ -849,17 +863,16 @@ fn update_of<'c>(changes: &'c Changes, loaded: &Loaded, expires_at: u64, now: u6
 /// Logs a plain save's outcome; `saved` is false when the session was
 /// destroyed or expired while the request ran (a commit must not bring it
 /// back, so its changes were dropped).
-fn saved_or_ended(loaded: &Loaded, changes: &Changes, saved: bool) -> bool {
+fn log_save(loaded: &Loaded, changes: &Changes, saved: bool) {
     if saved {
         tracing::debug!(session = %loaded.key.fingerprint(), changed = changes.changed(), "session saved");
     } else {
         tracing::debug!(session = %loaded.key.fingerprint(), "session ended during the request; changes dropped");
     }
-    saved
 }
 
-/// [`Sessions::create`] for a store that never waits: `create` stores the
-/// record under the key it is given, or says the key is taken.
+/// [`Sessions::create`] for the memory store, as a plain call: `create`
+/// stores the record under the key it is given, or says the key is taken.
 fn fresh_id(
     mut create: impl FnMut(&StoreKey) -> Result<bool, StoreError>,
 ) -> Result<SessionId, RequestError> {

@@ -5,7 +5,8 @@ use http::Response;
 
 pub use crate::config::{SameSite, SessionConfig, SkipHeader};
 pub use crate::error::RequestError;
-/// Steps 5 and 6, shared with the tower layer: one commit path.
+/// Steps 5 and 6, shared with the tower layer: one commit path, tried
+/// without waiting first.
 pub use crate::response::{commit, commit_now, failed};
 pub use crate::response::{service_unavailable, HandlerOutput};
 pub use crate::session::Session;
@@ -36,21 +37,10 @@ pub fn load_now(
     manager.load_now(config, headers)
 }
 
-/// The session [`load_now`] or [`load`] left in `slot`, or why there is
-/// none. The expansion fills the slot before it asks; an empty one would
-/// give a detached session (never saved), not a panic.
-pub fn loaded(
-    slot: &mut Option<Result<Session, RequestError>>,
-) -> Result<&mut Session, &RequestError> {
-    match slot.get_or_insert_with(|| Ok(Session::detached())) {
-        Ok(session) => Ok(session),
-        Err(error) => Err(error),
-    }
-}
-
-/// Steps 1 to 3: skip header, cookie, load. Takes the headers, not the
-/// request, so the handler's future needs only `HeaderMap: Sync`, whatever
-/// the body type.
+/// Steps 1 to 3: skip header, cookie, load, waiting for the store; for
+/// the stores [`load_now`] leaves. Takes the headers, not the request, so
+/// the handler's future needs only `HeaderMap: Sync`, whatever the body
+/// type.
 ///
 /// The manager's own future, not one wrapped around it: a wrapper would be
 /// one more state machine for the result to be copied out of.
@@ -59,5 +49,5 @@ pub fn load<'a>(
     config: &'a SessionConfig,
     headers: &'a http::HeaderMap,
 ) -> impl std::future::Future<Output = Result<Session, RequestError>> + Send + 'a {
-    manager.load(config, headers)
+    manager.load_waiting(config, headers)
 }

@@ -1,9 +1,9 @@
 //! What a handler returns, how the session's outcome reaches the response,
 //! and the response sent when the store fails.
 //!
-//! [`commit`] and [`failed`] are the end of the one request path: the
-//! attribute's expansion (through `__private`) and the tower layer both call
-//! them, so neither holds a copy of the commit logic.
+//! [`commit_now`], [`commit`] and [`failed`] are the end of the one request
+//! path: the attribute's expansion (through `__private`) and the tower layer
+//! both call them, so neither holds a copy of the commit logic.
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE};
@@ -24,6 +24,9 @@ use crate::session::Session;
 ///
 /// Works on the output where the caller holds it: passed in and returned,
 /// it was one more copy, and room in the commit's future.
+///
+/// Call [`commit_now`] first: this is the commit that waits for the store,
+/// for the commits that one leaves.
 pub async fn commit<O: HandlerOutput>(
     manager: &Sessions,
     config: &SessionConfig,
@@ -34,12 +37,13 @@ pub async fn commit<O: HandlerOutput>(
     if output.response_mut().is_none() {
         return;
     }
-    let outcome = manager.commit_in_place(config, session).await;
+    let outcome = manager.commit_waiting(config, session).await;
     apply(outcome, output, on_error);
 }
 
-/// [`commit`] when it cannot wait (the memory store, and no logout or new
-/// id): done as a plain call, and true. False when the caller must await
+/// [`commit`] as a plain call where it cannot wait (the memory store, and
+/// no logout or new id): done, and true; also true when the handler
+/// returned an `Err` (nothing to commit). False when the caller must await
 /// [`commit`] instead; nothing was done then.
 pub fn commit_now<O: HandlerOutput>(
     manager: &Sessions,

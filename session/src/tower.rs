@@ -68,7 +68,7 @@ use crate::config::SessionConfig;
 use crate::error::{RequestError, SessionError};
 use crate::id::Fingerprint;
 use crate::manager::Sessions;
-use crate::response::{commit, failed, service_unavailable, ErrorBody};
+use crate::response::{commit, commit_now, failed, service_unavailable, ErrorBody};
 use crate::session::Session;
 
 /// A [`Layer`] that loads the session before the inner service and commits
@@ -249,7 +249,9 @@ where
                 // From here on the handle is empty: a write through a copy
                 // kept elsewhere fails loudly instead of being lost.
                 if let Some(mut session) = slot.take() {
-                    commit(&manager, config, &mut session, &mut output, hook).await;
+                    if !commit_now(&manager, config, &mut session, &mut output, &hook) {
+                        commit(&manager, config, &mut session, &mut output, hook).await;
+                    }
                 }
                 output
             }),

@@ -759,12 +759,16 @@ impl MemoryStore {
     ) -> Result<bool, StoreError> {
         let charge = self.charge(record)?;
         let entry = Entry::from_record(record);
-        Ok(self.insert_new(key, entry, charge, record, now)?.is_none())
+        Ok(self
+            .insert_new(key, entry, charge, record.owner.as_ref(), now)?
+            .is_none())
     }
 
     /// [`create_at`](Self::create_at) for the manager's own record: its
-    /// values move into the store rather than being copied, and are left in
-    /// `record` if the key is taken.
+    /// keys move into the store rather than being copied (its values are
+    /// copied, see [`Entry::taking`]). If the key is taken, the data is
+    /// given back to `record`; on an error it is dropped with the refused
+    /// session.
     pub(crate) fn create_from(
         &self,
         key: &StoreKey,
@@ -773,7 +777,7 @@ impl MemoryStore {
     ) -> Result<bool, StoreError> {
         let charge = self.charge(record)?;
         let entry = Entry::taking(record);
-        match self.insert_new(key, entry, charge, record, now)? {
+        match self.insert_new(key, entry, charge, record.owner.as_ref(), now)? {
             None => Ok(true),
             Some(refused) => {
                 record.data = refused.into_data();
@@ -804,14 +808,14 @@ impl MemoryStore {
         Ok(charge)
     }
 
-    /// Stores `entry` (made from `record`) under `key` unless a live
-    /// session holds it; gives the entry back if one does.
+    /// Stores `entry` under `key` unless a live session holds it; gives
+    /// the entry back if one does. `owner`: who it is signed in as.
     fn insert_new(
         &self,
         key: &StoreKey,
         entry: Entry,
         charge: usize,
-        record: &Record,
+        owner: Option<&Owner>,
         now: u64,
     ) -> Result<Option<Entry>, StoreError> {
         let shared = &*self.shared;
@@ -839,7 +843,7 @@ impl MemoryStore {
                 drop(guard);
             }
         }
-        if let Some(owner) = &record.owner {
+        if let Some(owner) = owner {
             user_index::add(&mut shared.users.lock(), owner, *key);
         }
         Ok(None)
