@@ -7,7 +7,7 @@
 #   towerax = the same endpoint on axum + tower-sessions (benches/twins axum_twin)
 #   actix = the same endpoint on actix-web + actix-session (Redis runs only:
 #           actix-session has no server-side memory or SQL store)
-# Each server is pinned to one core (SERVER_CPU) with one tokio worker; the
+# Each server is pinned to one core (SERVER_CPU) with one worker thread; the
 # load generator (benches/twins/src/bin/loadgen.rs) runs on the other core.
 # Two modes: `returning` (each connection is one client keeping its cookie)
 # and `new` (no cookie ever sent: every request is a new visitor).
@@ -48,7 +48,9 @@ LOAD_CPU=${LOAD_CPU:-1}
 PORT=${PORT:-3917}
 STORE=${SESSION_STORE:-}
 export SESSION_SECRET=${SESSION_SECRET:-load-test-secret-that-is-long-enough-1234}
-export TOKIO_WORKER_THREADS=1 RUST_LOG=warn
+# One worker thread a server unless TOKIO_WORKER_THREADS says otherwise
+# (actix_twin reads it too); every server stays on its one core.
+export TOKIO_WORKER_THREADS=${TOKIO_WORKER_THREADS:-1} RUST_LOG=warn
 if [[ $STORE == redis://* ]]; then
     if [[ ! $STORE =~ /[0-9]+$ || $STORE =~ /0$ ]]; then
         echo "name a scratch Redis database for the load test, e.g. SESSION_STORE=redis://127.0.0.1:6379/15" >&2

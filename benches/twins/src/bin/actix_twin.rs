@@ -39,8 +39,18 @@ async fn main() -> std::io::Result<()> {
             )
             .route("/session_test", web::get().to(session_test))
     })
-    .workers(1)
+    .workers(workers())
     .bind(load_twins::addr())?
     .run()
     .await
+}
+
+/// HTTP workers: `TOKIO_WORKER_THREADS`, as the tokio servers read it (1
+/// unless set); actix's own system thread, which holds the Redis
+/// connection, comes on top.
+fn workers() -> usize {
+    std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
 }
