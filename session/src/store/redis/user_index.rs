@@ -444,4 +444,43 @@ mod tests {
         assert!(garbage.keys().is_empty());
         assert_eq!(garbage.touched(), 0);
     }
+
+    /// A listing reads a signed-in session of this release (times in
+    /// `m:c`) and of an earlier one (`m:c` the creation alone, `m:e` the
+    /// end) alike.
+    #[test]
+    fn a_listing_reads_the_times_of_either_layout() {
+        let handle = Handle::parse(&"7".repeat(32)).expect("handle");
+        let text = |v: &str| Some(v.to_owned());
+        let signed_in = |times: &str, old_expires: Option<String>| {
+            Meta(vec![
+                text(times),
+                old_expires,
+                text("1500ms"),
+                text("ada"),
+                text(handle.as_str()),
+                text("Firefox"),
+            ])
+        };
+        for meta in [
+            signed_in("1000,5000", None),
+            signed_in("1000ms", text("5000ms")),
+        ] {
+            assert!(meta.alive(4_999));
+            assert!(!meta.alive(5_000), "ended at its end");
+            assert!(meta.ours("ada", &handle, 4_999));
+            assert!(!meta.ours("bob", &handle, 4_999));
+            let info = meta.info(handle.clone());
+            assert_eq!(
+                (info.created_at, info.last_seen, info.expires_at),
+                (1000, 1500, 5000)
+            );
+            assert_eq!(info.label.as_deref(), Some("Firefox"));
+        }
+        let no_end = signed_in("1000ms", None);
+        assert!(
+            !no_end.alive(0),
+            "an earlier release's hash without m:e is no live session"
+        );
+    }
 }
