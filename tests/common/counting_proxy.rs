@@ -91,9 +91,12 @@ fn forward_replies(
     loop {
         let n = server.read(&mut buf).unwrap_or(0);
         if n == 0 || cut.swap(false, Ordering::SeqCst) {
+            // The batch closes before the connection does: a client that
+            // reconnects at once must not have its first commands logged
+            // into the batch of its last ones (seen under load).
+            log.lock().expect("lock").push(Vec::new());
             let _ = client.shutdown(Shutdown::Both);
             let _ = server.shutdown(Shutdown::Both);
-            log.lock().expect("lock").push(Vec::new());
             return;
         }
         log.lock().expect("lock").push(Vec::new());
