@@ -1143,10 +1143,12 @@ impl RedisStore {
     async fn write(&self, name: &str, update: &Update<'_>) -> Result<bool, StoreError> {
         let (set, remove) = changes(update);
         let mut batch = self.batch();
-        let counted = !(batch.cluster || self.durable) && shows_liveness(update);
-        let fields = distinct_fields(&set);
+        // How many fields the `HSET` writes, when its answer is the one
+        // that tells: the count is compared with it.
+        let counted = (!(batch.cluster || self.durable) && shows_liveness(update))
+            .then(|| distinct_fields(&set));
         if !set.is_empty() {
-            let hset = if counted {
+            let hset = if counted.is_some() {
                 batch.answer("HSET")
             } else {
                 batch.cmd("HSET")
@@ -1156,12 +1158,10 @@ impl RedisStore {
         if !remove.is_empty() {
             batch.cmd("HDEL").arg(name).arg(remove);
         }
-        if !counted {
-            batch.answer("HEXISTS").arg(name).arg(TIMES);
-        }
-        let write = if counted {
+        let write = if counted.is_some() {
             Write::Always
         } else {
+            batch.answer("HEXISTS").arg(name).arg(TIMES);
             Write::ZeroIsNone
         };
         // Until this write knows the session alive, or has removed the
@@ -1175,10 +1175,9 @@ impl RedisStore {
         let ran = self
             .run("Redis session update failed", batch, write)
             .await?;
-        let ended = if counted {
-            (ran.answer == fields || ran.resent) && !self.is_alive(name).await?
-        } else {
-            ran.answer != 1
+        let ended = match counted {
+            Some(fields) => (ran.answer == fields || ran.resent) && !self.is_alive(name).await?,
+            None => ran.answer != 1,
         };
         if ended {
             self.unlink(name).await?;
